@@ -1,0 +1,3 @@
+from expert_cli.cli import main
+
+main()

@@ -1,0 +1,16 @@
+"""The ``expert-cli`` command line: thin Typer commands over :mod:`expert_cli.core`.
+
+Each command lives in its own module and registers itself on the shared app when imported here.
+Importing this package must stay cheap: no torch, transformers, peft, trl or datasets.
+"""
+
+from __future__ import annotations
+
+from expert_cli.cli._app import app
+from expert_cli.cli import list_cmd, validate  # noqa: F401  (registers the commands)
+
+__all__ = ["app", "main"]
+
+
+def main() -> None:
+    app()

@@ -1,0 +1,90 @@
+"""The Typer application, the error boundary and output helpers shared by every command.
+
+Typer and rich live in ``expert_cli.cli`` and nowhere else.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import os
+import sys
+from typing import Any, Callable, TypeVar
+
+import typer
+from rich.console import Console
+
+from expert_cli.core.errors import ExpertError
+
+app = typer.Typer(
+    name="expert-cli",
+    help="Train, package, sign, install and chat with runtime-composable PEFT experts.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def err_console() -> Console:
+    """A console on stderr for messages and progress; honours ``NO_COLOR``."""
+    return Console(stderr=True, highlight=False, no_color=bool(os.environ.get("NO_COLOR")), soft_wrap=True)
+
+
+def out_console() -> Console:
+    """A console on stdout, for tables only (data goes to stdout)."""
+    return Console(highlight=False, no_color=bool(os.environ.get("NO_COLOR")), soft_wrap=True)
+
+
+def debug_enabled() -> bool:
+    return os.environ.get("EXPERT_DEBUG", "") not in ("", "0", "false")
+
+
+def handle_errors(func: F) -> F:
+    """Render :class:`ExpertError` as ``error:``/``hint:`` lines on stderr and exit with its code."""
+
+    @functools.wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return func(*args, **kwargs)
+        except ExpertError as exc:
+            if debug_enabled():
+                import traceback
+
+                traceback.print_exc()
+            print_error(exc.message, exc.hint)
+            raise typer.Exit(exc.exit_code) from None
+        except KeyboardInterrupt:
+            print_error("interrupted")
+            raise typer.Exit(130) from None
+
+    return wrapper  # type: ignore[return-value]
+
+
+def print_error(message: str, hint: str | None = None) -> None:
+    sys.stderr.write(f"error: {message}\n")
+    if hint:
+        sys.stderr.write(f"hint: {hint}\n")
+    sys.stderr.flush()
+
+
+def print_warning(message: str) -> None:
+    sys.stderr.write(f"warning: {message}\n")
+    sys.stderr.flush()
+
+
+def print_json(document: Any) -> None:
+    """One JSON document on stdout: stable keys, no colour."""
+    sys.stdout.write(json.dumps(document, indent=2, ensure_ascii=False, default=str) + "\n")
+    sys.stdout.flush()
+
+
+def print_success(headline: str, details: dict[str, Any] | None = None) -> None:
+    """Success is one line plus indented ``key: value`` lines, on stderr (stdout is for data)."""
+    lines = [headline]
+    for key, value in (details or {}).items():
+        lines.append(f"  {key}: {value}")
+    sys.stderr.write("\n".join(lines) + "\n")
+    sys.stderr.flush()

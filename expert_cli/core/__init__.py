@@ -1,0 +1,4 @@
+"""Plain-Python core: paths, errors, manifests, registry, packaging, signing, installing.
+
+Nothing here prints, exits or imports torch at import time.
+"""

@@ -1,0 +1,116 @@
+"""One error family for the whole project.
+
+Core code raises these; the CLI boundary (``expert_cli.cli._app.handle_errors``) renders them as
+``error: ...`` / ``hint: ...`` on stderr and exits with ``exit_code``. Anything else is a bug and keeps its
+traceback.
+"""
+
+from __future__ import annotations
+
+EXIT_OK = 0
+EXIT_FAILURE = 1
+EXIT_USAGE = 2
+
+
+class ExpertError(Exception):
+    """Base class: a one-sentence ``message``, an optional ``hint`` naming the next step, an ``exit_code``."""
+
+    exit_code: int = EXIT_FAILURE
+
+    def __init__(self, message: str, hint: str | None = None, exit_code: int | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.hint = hint
+        if exit_code is not None:
+            self.exit_code = exit_code
+
+    def __str__(self) -> str:
+        return self.message
+
+
+class UsageError(ExpertError):
+    """Bad flags or arguments: exit code 2."""
+
+    exit_code = EXIT_USAGE
+
+
+class ManifestError(ExpertError):
+    """A manifest cannot be read or breaks a rule."""
+
+
+class ManifestValidationError(ManifestError):
+    """A manifest breaks one or more rules; ``problems`` lists each with its JSON path and line."""
+
+    def __init__(self, message: str, problems: list, hint: str | None = None) -> None:
+        super().__init__(message, hint)
+        self.problems = problems
+
+
+class SpecError(UsageError):
+    """An expert spec (``name[@version]``) that cannot be parsed."""
+
+
+class RegistryError(ExpertError):
+    """The registry file is unreadable, corrupt or locked."""
+
+
+class PackageError(ExpertError):
+    """A `.expert` package is malformed, tampered with or hostile."""
+
+
+class SignatureError(PackageError):
+    """A signature is missing, invalid or made by an untrusted key."""
+
+
+class InstallError(ExpertError):
+    """An install, uninstall or update cannot be completed."""
+
+
+class NotInstalledError(ExpertError):
+    """An expert named by the user is not in the registry."""
+
+
+class DatasetError(ExpertError):
+    """A dataset file or row is unusable."""
+
+
+class TrainingError(ExpertError):
+    """Training cannot start or failed."""
+
+
+class ModelNotFoundError(ExpertError):
+    """A base model is neither a local folder, a built-in, nor in the Hugging Face cache."""
+
+
+class InferenceError(ExpertError):
+    """Generation failed."""
+
+
+class OutOfMemoryError(InferenceError):
+    """The device ran out of memory."""
+
+
+class GrammarError(InferenceError):
+    """A grammar does not compile."""
+
+
+class MissingDependencyError(ExpertError):
+    """An optional extra is not installed."""
+
+    def __init__(self, package: str, extra: str) -> None:
+        super().__init__(
+            f"`{package}` is not installed; this command needs the `{extra}` extra",
+            hint=f"pip install 'expert-cli[{extra}]'",
+        )
+        self.package = package
+        self.extra = extra
+
+
+def require(module: str, extra: str):
+    """Import ``module`` or raise :class:`MissingDependencyError` naming the extra that provides it."""
+    import importlib
+
+    try:
+        return importlib.import_module(module)
+    except ImportError as exc:  # pragma: no cover - depends on the environment
+        raise MissingDependencyError(module, extra) from exc
