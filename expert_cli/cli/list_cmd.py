@@ -1,0 +1,40 @@
+"""``expert-cli list``: installed experts as a borderless table or one JSON document."""
+
+from __future__ import annotations
+
+import typer
+
+from expert_cli.cli._app import app, handle_errors, out_console, print_json
+from expert_cli.core.registry import InstalledExpert, read_registry
+
+
+@app.command("list")
+@handle_errors
+def list_command(
+    json_output: bool = typer.Option(False, "--json", help="Print one JSON document (a list of experts)."),
+    verbose: bool = typer.Option(False, "-v", "--verbose", help="Also show path, adapters and capabilities."),
+) -> None:
+    """List installed experts (every version, newest first)."""
+    experts = read_registry().experts()
+    if json_output:
+        print_json([entry.to_dict() for entry in experts])
+        return
+    if not experts:
+        typer.echo("No experts installed. hint: `expert-cli install <file.expert | folder | git-url>`", err=True)
+        return
+    render_table(experts, verbose)
+
+
+def render_table(experts: list[InstalledExpert], verbose: bool) -> None:
+    from rich.table import Table
+
+    table = Table(box=None, pad_edge=False, show_edge=False, header_style="bold")
+    columns = ["NAME", "VERSION", "BASE MODEL", "SOURCE", "INSTALLED"] + (["PATH", "CAPABILITIES"] if verbose else [])
+    for column in columns:
+        table.add_column(column, overflow="fold")
+    for entry in experts:
+        row = [entry.name, entry.version, entry.base_model, entry.source, entry.installed_at[:16].replace("T", " ")]
+        if verbose:
+            row += [entry.path, ", ".join(entry.capabilities)]
+        table.add_row(*row)
+    out_console().print(table)

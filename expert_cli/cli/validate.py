@@ -1,0 +1,42 @@
+"""``expert-cli validate``: numbered checks over a manifest, an expert folder or a package."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from expert_cli.cli._app import app, handle_errors, print_json
+from expert_cli.core.validation import FAIL, PASS, SKIP, WARN, ValidationReport, validate_path
+
+MARKS = {PASS: "✓", FAIL: "✗", WARN: "!", SKIP: "-"}
+
+
+@app.command("validate")
+@handle_errors
+def validate_command(
+    path: Path = typer.Argument(..., help="A manifest.json, an expert folder, or a .expert package."),
+    strict: bool = typer.Option(False, "--strict", help="Also check the manifest against the JSON Schema."),
+    json_output: bool = typer.Option(False, "--json", help="Print the report as one JSON document."),
+) -> None:
+    """Check a manifest or expert and report every problem with its JSON path and line."""
+    report = validate_path(path, strict=strict)
+    if json_output:
+        print_json(report.to_dict())
+    else:
+        render_report(report)
+    if not report.ok:
+        raise typer.Exit(1)
+
+
+def render_report(report: ValidationReport) -> None:
+    title = f"{report.name}@{report.version}" if report.name else report.target
+    lines = [f"Validating {report.kind} {title} ({report.target})"]
+    for number, check in enumerate(report.checks, 1):
+        detail = f": {check.detail}" if check.detail else ""
+        lines.append(f"  {number}. {MARKS[check.status]} {check.name}{detail}")
+        lines.extend(f"       - {problem}" for problem in check.problems)
+    counts = report.counts()
+    verdict = "valid" if report.ok else "INVALID"
+    lines.append(f"{verdict}: {counts[PASS]} passed, {counts[FAIL]} failed, {counts[WARN]} warnings, {counts[SKIP]} skipped")
+    typer.echo("\n".join(lines))

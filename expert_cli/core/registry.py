@@ -1,0 +1,242 @@
+"""The registry of installed experts: ``$EXPERT_HOME/expert-registry.json``.
+
+The file keeps the original system's grouped shape (``experts -> versions``, newest first; ``base_models``)
+and reads its legacy flat shape too. Reads need no lock; every change goes through
+:func:`registry_transaction`, which holds a file lock, re-reads the file, and saves atomically (temp file,
+fsync, ``os.replace``). A corrupt file is reported and never overwritten.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import re
+import tempfile
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Iterator
+
+from expert_cli.core import paths
+from expert_cli.core.errors import NotInstalledError, RegistryError
+
+REGISTRY_VERSION = "1.0"
+LOCK_TIMEOUT_S = 60.0
+_ENTRY_KEYS = ("version", "base_model", "path", "source", "installed_at", "adapters", "capabilities", "dependencies")
+
+
+def utc_now() -> str:
+    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def version_key(version: str) -> tuple:
+    """Semver order (pre-releases before their release), falling back to plain text for odd versions."""
+    match = re.match(r"^(\d+)\.(\d+)\.(\d+)(?:-([0-9A-Za-z.-]+))?", version)
+    if not match:
+        return (0, (), version)
+    major, minor, patch, pre = match.groups()
+    pre_key = (1,) if pre is None else (0,) + tuple((0, int(p), "") if p.isdigit() else (1, 0, p) for p in pre.split("."))
+    return (1, (int(major), int(minor), int(patch), pre_key), version)
+
+
+@dataclass
+class InstalledExpert:
+    name: str
+    version: str
+    base_model: str = ""
+    path: str = ""
+    source: str = ""
+    installed_at: str = ""
+    adapters: list[dict[str, Any]] = field(default_factory=list)
+    capabilities: list[str] = field(default_factory=list)
+    dependencies: list[dict[str, Any]] = field(default_factory=list)
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def from_dict(cls, name: str, data: dict[str, Any]) -> "InstalledExpert":
+        known = {key: data[key] for key in _ENTRY_KEYS if key in data}
+        extra = {key: value for key, value in data.items() if key not in _ENTRY_KEYS and key != "name"}
+        known["version"] = str(known.get("version", ""))
+        for key in ("base_model", "path", "source", "installed_at"):
+            known[key] = "" if known.get(key) is None else str(known[key])
+        return cls(name=name, extra=extra, **known)
+
+    def version_dict(self) -> dict[str, Any]:
+        """The entry as stored under ``experts[].versions[]``."""
+        out = {key: getattr(self, key) for key in _ENTRY_KEYS}
+        out.update(self.extra)
+        return out
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"name": self.name, **self.version_dict()}
+
+    @property
+    def spec(self) -> str:
+        return f"{self.name}@{self.version}"
+
+
+class Registry:
+    """An in-memory registry. Mutate only inside :func:`registry_transaction`."""
+
+    def __init__(self, path: Path, experts: dict[str, list[InstalledExpert]] | None = None,
+                 base_models: list[dict[str, Any]] | None = None, extra: dict[str, Any] | None = None) -> None:
+        self.path = path
+        self._experts = experts or {}
+        self.base_models = base_models or []
+        self.extra = extra or {}
+
+    def experts(self) -> list[InstalledExpert]:
+        """Every installed version: names ascending, versions newest first."""
+        return [entry for name in sorted(self._experts) for entry in self._experts[name]]
+
+    def names(self) -> list[str]:
+        return sorted(self._experts)
+
+    def find(self, name: str, version: str | None = None) -> InstalledExpert | None:
+        versions = self._experts.get(name, [])
+        if version is None:
+            return versions[0] if versions else None
+        return next((entry for entry in versions if entry.version == version), None)
+
+    def get(self, name: str, version: str | None = None) -> InstalledExpert:
+        entry = self.find(name, version)
+        if entry is not None:
+            return entry
+        label = f"{name}@{version}" if version else name
+        installed = ", ".join(f"`{e.spec}`" for e in self.experts()) or "none"
+        raise NotInstalledError(f"`{label}` is not installed (installed: {installed})",
+                                hint="see `expert-cli list`, or install it with `expert-cli install <source>`")
+
+    def add(self, entry: InstalledExpert) -> None:
+        """Add a version, replacing the same name and version; keeps versions newest first."""
+        versions = [e for e in self._experts.get(entry.name, []) if e.version != entry.version]
+        versions.append(entry)
+        versions.sort(key=lambda e: version_key(e.version), reverse=True)
+        self._experts[entry.name] = versions
+
+    def remove(self, name: str, version: str | None = None) -> list[InstalledExpert]:
+        """Remove one version (or all); returns what was removed; raises when nothing matches."""
+        if version is not None:
+            self.get(name, version)
+        versions = self._experts.get(name, [])
+        if not versions:
+            self.get(name)
+        removed = [e for e in versions if version is None or e.version == version]
+        kept = [e for e in versions if e not in removed]
+        if kept:
+            self._experts[name] = kept
+        else:
+            self._experts.pop(name, None)
+        return removed
+
+    def to_dict(self) -> dict[str, Any]:
+        document = {
+            "version": REGISTRY_VERSION,
+            "last_updated": utc_now(),
+            "install_dir": str(paths.experts_dir()),
+            "models_dir": str(paths.models_dir()),
+            "base_models": self.base_models,
+            "experts": [
+                {"name": name, "versions": [e.version_dict() for e in self._experts[name]]}
+                for name in sorted(self._experts)
+            ],
+        }
+        return {**self.extra, **document}
+
+    @classmethod
+    def from_dict(cls, path: Path, document: Any) -> "Registry":
+        if not isinstance(document, dict) or not isinstance(document.get("experts", []), list):
+            raise _corrupt(path, "expected an object with an `experts` list")
+        registry = cls(path, base_models=list(document.get("base_models") or []),
+                       extra={k: v for k, v in document.items() if k not in
+                              ("version", "last_updated", "install_dir", "models_dir", "base_models", "experts")})
+        for record in document.get("experts", []):
+            if not isinstance(record, dict) or not isinstance(record.get("name"), str):
+                raise _corrupt(path, "an entry in `experts` has no `name`")
+            versions = record.get("versions")
+            if versions is None:  # legacy flat shape: one object per installed version
+                registry.add(InstalledExpert.from_dict(record["name"], record))
+                continue
+            if not isinstance(versions, list) or not all(isinstance(v, dict) for v in versions):
+                raise _corrupt(path, f"`versions` of `{record['name']}` must be a list of objects")
+            for version in versions:
+                registry.add(InstalledExpert.from_dict(record["name"], version))
+        return registry
+
+
+def _corrupt(path: Path, detail: str) -> RegistryError:
+    return RegistryError(
+        f"the registry `{path}` is corrupt: {detail}",
+        hint="the file was left unchanged; fix it by hand, or move it aside to start an empty registry",
+    )
+
+
+def read_registry(path: Path | None = None) -> Registry:
+    """Load the registry (an empty one when the file does not exist). Raises RegistryError when corrupt."""
+    path = path or paths.registry_path()
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return Registry(path)
+    except (OSError, UnicodeDecodeError) as exc:
+        raise RegistryError(f"cannot read the registry `{path}`: {exc}") from exc
+    try:
+        document = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise _corrupt(path, f"{exc.msg} at line {exc.lineno}, column {exc.colno}") from exc
+    return Registry.from_dict(path, document)
+
+
+def write_registry(registry: Registry) -> None:
+    """Atomically replace the registry file (temp file in the same folder, fsync, rename, fsync folder)."""
+    atomic_write_text(registry.path, json.dumps(registry.to_dict(), indent=2, ensure_ascii=False) + "\n")
+
+
+def atomic_write_text(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(text)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
+    fsync_dir(path.parent)
+
+
+def fsync_dir(folder: Path) -> None:
+    with contextlib.suppress(OSError):
+        fd = os.open(folder, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+
+@contextlib.contextmanager
+def registry_lock(timeout: float = LOCK_TIMEOUT_S) -> Iterator[None]:
+    """The lock every registry change (and every move into the install tree) holds."""
+    from filelock import FileLock, Timeout
+
+    lock_path = paths.registry_path().with_name(paths.REGISTRY_FILE + ".lock")
+    lock_path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        with FileLock(str(lock_path), timeout=timeout):
+            yield
+    except Timeout as exc:
+        raise RegistryError(f"the registry is locked by another expert-cli process (`{lock_path}`)",
+                            hint="wait for it to finish and try again") from exc
+
+
+@contextlib.contextmanager
+def registry_transaction(timeout: float = LOCK_TIMEOUT_S) -> Iterator[Registry]:
+    """Lock, load, yield the registry for changes, and save it atomically when the block succeeds."""
+    with registry_lock(timeout):
+        registry = read_registry()
+        yield registry
+        write_registry(registry)

@@ -1,0 +1,67 @@
+"""Derive expert-cli's manifest schema from the original HiveLLM Draft-07 schema (MIT).
+
+Run once, by hand: ``python scripts/make_schema.py /path/to/original/expert-manifest.schema.json``.
+It writes ``schemas/expert-manifest.schema.json`` with these corrections and additions:
+- ``prompt_template`` also accepts ``qwen3``, ``qwen`` and ``llama`` (what real manifests and the runtime use);
+- ``training.decoding`` also knows ``min_p``, ``repetition_penalty``, ``max_new_tokens`` and ``max_tokens``;
+- ``integrity`` accepts both the original schema's shape and the signing shape expert-cli writes;
+- ``evaluation`` accepts the union of the schema's and the original loader's shapes;
+- a top-level ``files`` map (packaged file -> SHA-256 hex), written by ``expert-cli package``.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+HEX64 = "^[a-f0-9]{64}$"
+
+
+def correct(schema: dict) -> dict:
+    defs = schema["definitions"]
+    schema["$id"] = "https://github.com/expert-cli/expert-cli/schemas/expert-manifest.schema.json"
+    schema["title"] = "expert-cli manifest (HiveLLM-compatible, v1.0 and v2.0)"
+    enum = defs["BaseModelV2"]["properties"]["prompt_template"]["enum"]
+    enum.extend(t for t in ("qwen3", "qwen", "llama") if t not in enum)
+    decoding = defs["DecodingConfig"]["properties"]
+    decoding["min_p"] = {"type": "number", "minimum": 0, "maximum": 1}
+    decoding["repetition_penalty"] = {"type": "number", "exclusiveMinimum": 0}
+    decoding["max_new_tokens"] = {"type": "integer", "minimum": 1}
+    decoding["max_tokens"] = {"type": "integer", "minimum": 1}
+    defs["Integrity"] = {
+        "type": "object",
+        "description": "Package signature: the original schema's shape or the one expert-cli sign writes",
+        "properties": {
+            "timestamp": {"type": "string"},
+            "created_at": {"type": "string"},
+            "public_key": {"type": "string"},
+            "pubkey": {"type": "string"},
+            "publisher": {"type": "string"},
+            "signature_algorithm": {"type": "string", "enum": ["ed25519"]},
+            "signature": {"type": "string"},
+            "files": {"type": "object", "additionalProperties": {"type": "string"}},
+        },
+        "required": ["signature"],
+        "anyOf": [{"required": ["public_key"]}, {"required": ["pubkey"]}],
+        "patternProperties": {"^_": {"type": "string"}},
+    }
+    defs["Evaluation"]["properties"]["test_set_size"] = {"type": "integer", "minimum": 0}
+    schema["properties"]["files"] = {
+        "type": "object",
+        "description": "SHA-256 of every packaged file, written by `expert-cli package`",
+        "additionalProperties": {"type": "string", "pattern": HEX64},
+    }
+    return schema
+
+
+def main() -> None:
+    source = Path(sys.argv[1])
+    target = Path(__file__).resolve().parent.parent / "schemas" / "expert-manifest.schema.json"
+    schema = correct(json.loads(source.read_text(encoding="utf-8")))
+    target.write_text(json.dumps(schema, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    print(f"wrote {target}", file=sys.stderr)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,60 @@
+"""Shared fixtures: an isolated EXPERT_HOME for every test, offline Hugging Face, and a tiny Qwen3."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+FIXTURES = Path(__file__).resolve().parents[2] / "shared" / "fixtures" / "hivellm"
+REPO_ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(autouse=True)
+def expert_home(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Every test gets its own empty EXPERT_HOME; nothing touches ~/.expert or the hub."""
+    home = tmp_path_factory.mktemp("expert-home")
+    monkeypatch.setenv("EXPERT_HOME", str(home))
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setenv("TRANSFORMERS_OFFLINE", "1")
+    monkeypatch.setenv("NO_COLOR", "1")
+    monkeypatch.setenv("EXPERT_NO_PROGRESS", "1")
+    monkeypatch.delenv("EXPERT_DEBUG", raising=False)
+    return home
+
+
+@pytest.fixture
+def runner():
+    """A Typer CliRunner; stdout and stderr are kept apart (``result.stdout`` / ``result.stderr``)."""
+    from typer.testing import CliRunner
+
+    return CliRunner()
+
+
+@pytest.fixture
+def cli(runner):
+    """Invoke ``expert-cli`` with a list of arguments."""
+    from expert_cli.cli import app
+
+    def invoke(*args: str, input: str | None = None):
+        return runner.invoke(app, [str(a) for a in args], input=input)
+
+    return invoke
+
+
+@pytest.fixture(scope="session")
+def tiny_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A saved tiny Qwen3 (a few thousand parameters) with a ChatML tokenizer and chat template."""
+    from tiny_model import build_tiny_model
+
+    return build_tiny_model(tmp_path_factory.mktemp("tiny-qwen3"))
+
+
+@pytest.fixture(scope="session")
+def fixtures_dir() -> Path:
+    if not FIXTURES.is_dir():
+        pytest.skip(f"shared fixtures not found at {FIXTURES}")
+    return FIXTURES
