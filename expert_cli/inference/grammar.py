@@ -180,6 +180,7 @@ class GrammarLogitsProcessor:
         )
         self._released = [matcher is None for matcher in self._matchers]
         self._length: int | None = None
+        self._batch_filler: Any = None
 
     def __call__(self, input_ids: Any, scores: Any) -> Any:
         if self._bitmask is None:
@@ -192,9 +193,9 @@ class GrammarLogitsProcessor:
             if matcher.is_terminated():
                 finished.append(row)
             else:
-                matcher.fill_next_token_bitmask(self._bitmask, row)
                 masked.append(row)
         if masked:
+            self._fill_bitmask(masked)
             self._apply_bitmask(scores, masked)
         for row in finished:
             _keep_only(scores, row, self._matchers[row].stop_token_ids)
@@ -211,6 +212,17 @@ class GrammarLogitsProcessor:
                 if not self._released[row] and not matcher.is_terminated():
                     self._released[row] = not matcher.accept_token(int(input_ids[row, -1]))
         self._length = length
+
+    def _fill_bitmask(self, rows: list[int]) -> None:
+        """Next-token masks of ``rows``; several rows are filled in parallel threads by xgrammar."""
+        if len(rows) == 1:
+            self._matchers[rows[0]].fill_next_token_bitmask(self._bitmask, rows[0])
+            return
+        if self._batch_filler is None:
+            self._batch_filler = require("xgrammar", "chat").BatchGrammarMatcher()
+        self._batch_filler.batch_fill_next_token_bitmask(
+            [self._matchers[row] for row in rows], self._bitmask, indices=rows
+        )
 
     def _apply_bitmask(self, scores: Any, rows: list[int]) -> None:
         xgr = require("xgrammar", "chat")
