@@ -26,6 +26,7 @@ app = typer.Typer(
 )
 
 F = TypeVar("F", bound=Callable[..., Any])
+PIPE_WIDTH = 4096  # stdout tables when stdout is not a terminal: never folded
 
 
 def err_console() -> Console:
@@ -34,8 +35,13 @@ def err_console() -> Console:
 
 
 def out_console() -> Console:
-    """A console on stdout, for tables only (data goes to stdout)."""
-    return Console(highlight=False, no_color=bool(os.environ.get("NO_COLOR")), soft_wrap=True)
+    """A console on stdout, for tables only (data goes to stdout).
+
+    When stdout is not a terminal (a pipe, a file) rich would fold tables at 80 columns; a wide console keeps
+    every row on one line, so ``expert-cli list | grep sql`` works.
+    """
+    width = None if sys.stdout.isatty() else PIPE_WIDTH
+    return Console(highlight=False, no_color=bool(os.environ.get("NO_COLOR")), soft_wrap=True, width=width)
 
 
 def debug_enabled() -> bool:

@@ -20,8 +20,9 @@ from typing import Any
 from expert_cli.core.errors import ExpertError
 from expert_cli.core.manifest import ADAPTER_TYPES, LORA_FAMILY, Manifest, Problem
 
-NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
-VERSION_RE = re.compile(r"^\d+\.\d+\.\d+(?:[-+][0-9A-Za-z.+-]+)?$")
+# Used with fullmatch: `$` alone would let a trailing newline through (`"expert-sql\n"`).
+NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
+VERSION_RE = re.compile(r"[0-9]+\.[0-9]+\.[0-9]+(?:[-+][0-9A-Za-z.+-]+)?")
 SCHEMA_FILE = "expert-manifest.schema.json"
 
 
@@ -52,11 +53,11 @@ def _check_identity(data: dict[str, Any], add) -> None:
     name, version = data.get("name"), data.get("version")
     if not isinstance(name, str) or not name.strip():
         add(("name",), "is required and cannot be empty")
-    elif not NAME_RE.match(name):
+    elif not NAME_RE.fullmatch(name):
         add(("name",), f"`{name}` is not a valid expert name (letters, digits, `.`, `_`, `-`)")
     if not isinstance(version, str) or not version.strip():
         add(("version",), "is required and cannot be empty")
-    elif not VERSION_RE.match(version):
+    elif not VERSION_RE.fullmatch(version):
         add(("version",), f"`{version}` is not a semantic version like `1.2.3`")
     declared = data.get("schema_version")
     if declared is not None and declared not in ("1.0", "2.0"):

@@ -190,7 +190,11 @@ def read_registry(path: Path | None = None) -> Registry:
 
 def write_registry(registry: Registry) -> None:
     """Atomically replace the registry file (temp file in the same folder, fsync, rename, fsync folder)."""
-    atomic_write_text(registry.path, json.dumps(registry.to_dict(), indent=2, ensure_ascii=False) + "\n")
+    try:
+        atomic_write_text(registry.path, json.dumps(registry.to_dict(), indent=2, ensure_ascii=False) + "\n")
+    except OSError as exc:
+        raise RegistryError(f"cannot write the registry `{registry.path}`: {exc}",
+                            hint="the previous registry was left unchanged; free space or fix permissions and retry") from exc
 
 
 def atomic_write_text(path: Path, text: str) -> None:

@@ -8,8 +8,8 @@ from dataclasses import dataclass
 from expert_cli.core.errors import SpecError
 
 PREFIX = "expert-"
-_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
-_VERSION = re.compile(r"^[0-9A-Za-z][0-9A-Za-z.+-]*$")
+_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")  # fullmatch: `$` would accept a trailing newline
+_VERSION = re.compile(r"[0-9A-Za-z][0-9A-Za-z.+-]*")
 
 
 @dataclass(frozen=True)
@@ -32,9 +32,9 @@ def parse_expert_spec(text: str) -> ExpertSpec:
     raw = text.strip()
     name, _, version = raw.partition("@")
     name, version = name.strip(), version.strip()
-    if not name or not _NAME.match(name):
+    if not name or not _NAME.fullmatch(name):
         raise SpecError(f"`{text}` is not an expert name; use `name` or `name@version`, e.g. `sql@0.3.0`")
-    if "@" in raw and (not version or not _VERSION.match(version)):
+    if "@" in raw and (not version or not _VERSION.fullmatch(version)):
         raise SpecError(f"`{text}` has an empty or malformed version after `@`")
     return ExpertSpec(canonical_name(name), version or None)
 
