@@ -187,3 +187,17 @@ def test_processor_refuses_a_wrong_batch_size(tiny_model):
     compiled = compile_grammar(YES_NO, tokenizer)
     with pytest.raises(GrammarError):
         grammar_logits_processor([compiled], 2)
+
+
+def test_rows_may_each_have_their_own_grammar(tiny_model):
+    import re
+
+    model, tokenizer, inputs = _model_and_inputs(tiny_model, ["Is it?", "Count:", "Say hello"])
+    yes_no = compile_grammar(YES_NO, tokenizer)
+    digits = compile_grammar("root ::= [0-9] [0-9]", tokenizer)
+    free = _generate(model, inputs)
+    generated = _generate(model, inputs, [grammar_logits_processor([yes_no, digits, None], 3)])
+    texts = _texts(tokenizer, generated)
+    assert texts[0] in ("yes", "no")
+    assert re.fullmatch(r"[0-9]{2}", texts[1]), texts[1]
+    assert generated[2].tolist() == free[2].tolist()
