@@ -20,7 +20,14 @@ def validate_command(
     json_output: bool = typer.Option(False, "--json", help="Print the report as one JSON document."),
 ) -> None:
     """Check a manifest or expert and report every problem with its JSON path and line."""
-    report = validate_path(path, strict=strict)
+    from expert_cli.inference.checks import check_grammar_compiles
+
+    if path.suffix == ".expert" and path.is_file():
+        from expert_cli.core.verify import validate_package
+
+        report = validate_package(path, strict=strict, extra_checks=(check_grammar_compiles,))
+    else:
+        report = validate_path(path, strict=strict, extra_checks=(check_grammar_compiles,))
     if json_output:
         print_json(report.to_dict())
     else:

@@ -1,0 +1,40 @@
+"""Checks that ``validate`` borrows from the inference layer (they need xgrammar, imported lazily)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from pathlib import Path
+
+from expert_cli.core.manifest import Manifest
+from expert_cli.core.validation import FAIL, PASS, Check, ValidationContext
+
+GRAMMAR_FILE = "grammar.gbnf"
+
+
+def find_grammar(manifest: Manifest, folder: Path | None = None) -> Path | None:
+    """The expert's grammar: ``training.decoding.grammar_file`` when it exists, else ``grammar.gbnf``."""
+    root = folder or manifest.root
+    if root is None:
+        return None
+    declared = manifest.decoding.grammar_file
+    candidates = [root / declared, root / Path(declared).name] if declared else []
+    candidates.append(root / GRAMMAR_FILE)
+    return next((c for c in candidates if c.is_file()), None)
+
+
+def check_grammar_compiles(context: ValidationContext) -> Iterable[Check]:
+    """The grammar compiles with xgrammar; a failure names the grammar line at fault."""
+    from expert_cli.inference.grammar import check_grammar, read_grammar
+
+    assert context.manifest is not None
+    grammar = find_grammar(context.manifest, context.folder)
+    if grammar is None:
+        if context.manifest.decoding.use_grammar or context.manifest.decoding.grammar_file:
+            yield Check("grammar compiles", FAIL, "the manifest asks for a grammar but no grammar file was found")
+        return
+    result = check_grammar(read_grammar(grammar), source=str(grammar))
+    if result.ok:
+        yield Check("grammar compiles", PASS, str(grammar))
+        return
+    where = f"line {result.line}" + (f": `{result.line_text.strip()}`" if result.line_text else "") if result.line else ""
+    yield Check("grammar compiles", FAIL, f"{grammar} {where} - {result.error}".strip())
