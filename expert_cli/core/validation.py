@@ -125,6 +125,9 @@ def check_dataset(context: ValidationContext) -> Iterable[Check]:
     """The training dataset is named, and a local file exists (HF ids and multi-task sets are not fetched)."""
     manifest = context.manifest
     assert manifest is not None
+    if context.kind == "package":
+        yield Check("training dataset", SKIP, "datasets are not shipped in packages")
+        return
     dataset = manifest.dataset
     source = dataset.get("path")
     if not source and not dataset.get("tasks") and not dataset.get("generation"):

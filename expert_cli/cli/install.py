@@ -1,0 +1,53 @@
+"""``expert-cli install``: a verified install from a ``.expert`` file, an expert folder or Git."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import typer
+
+from expert_cli.cli._app import app, handle_errors, print_json, print_success, print_warning
+from expert_cli.cli._progress import progress_bar, progress_wanted
+
+if TYPE_CHECKING:
+    from expert_cli.core.installer import InstallOptions
+
+
+def trust_options(allow_unsigned: bool, trust_key: list[Path] | None, model: str | None = None,
+                  force: bool = False) -> InstallOptions:
+    from expert_cli.core.installer import InstallOptions
+
+    return InstallOptions(force=force, allow_unsigned=allow_unsigned,
+                          trust_keys=tuple(str(k) for k in trust_key or ()), model=model)
+
+
+@app.command("install")
+@handle_errors
+def install_command(
+    source: str = typer.Argument(..., help="A .expert file, an expert folder, or a Git URL (git+https://...@v0.2.0)."),
+    force: bool = typer.Option(False, "--force", help="Reinstall when this version is already installed."),
+    allow_unsigned: bool = typer.Option(False, "--allow-unsigned", help="Accept a package that is not signed."),
+    trust_key: list[Path] | None = typer.Option(None, "--trust-key", help="Also trust this public key (.pub)."),
+    model: str | None = typer.Option(None, "--model", help="Base model to pick when a source has several."),
+    json_output: bool = typer.Option(False, "--json", help="Print the result as one JSON document."),
+    quiet: bool = typer.Option(False, "-q", "--quiet", help="No progress bar."),
+) -> None:
+    """Install an expert; nothing unverified is installed and nothing half-done is registered."""
+    from expert_cli.core.lifecycle import install_expert
+
+    options = trust_options(allow_unsigned, trust_key, model, force)
+    with progress_bar(progress_wanted(quiet=quiet, json_output=json_output)) as progress:
+        result = install_expert(source, options, progress)
+    if json_output:
+        print_json(result.to_dict())
+        return
+    if result.trust != "trusted":
+        print_warning(f"{result.name}@{result.version} is not signed by a trusted key ({result.trust})")
+    verb = "reinstalled" if result.replaced else "installed"
+    print_success(f"{verb} {result.name}@{result.version}", {
+        "path": result.path,
+        "base model": result.base_model,
+        "signature": f"{result.trust}" + (f" (key {result.fingerprint})" if result.fingerprint else ""),
+        "source": result.source,
+    })

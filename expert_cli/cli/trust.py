@@ -1,0 +1,69 @@
+"""``expert-cli trust add|list|rm``: the public keys whose packages ``install`` accepts."""
+
+from __future__ import annotations
+
+import typer
+
+from expert_cli.cli._app import app, handle_errors, out_console, print_json, print_success
+
+trust_app = typer.Typer(help="Manage trusted publisher keys ($EXPERT_HOME/trusted-keys/).", no_args_is_help=True)
+app.add_typer(trust_app, name="trust")
+
+
+@trust_app.command("add")
+@handle_errors
+def trust_add_command(
+    key: str = typer.Argument(..., help="A .pub file (or the text ed25519:<hex>)."),
+    name: str | None = typer.Option(None, "--name", help="Name to store it under (default: the file name)."),
+    json_output: bool = typer.Option(False, "--json", help="Print the key as one JSON document."),
+) -> None:
+    """Trust a publisher's public key."""
+    from expert_cli.core.trust import add_trusted_key
+
+    trusted, added = add_trusted_key(key, name)
+    if json_output:
+        print_json({**trusted.to_dict(), "added": added})
+        return
+    headline = f"trusted key {trusted.name}" if added else f"key already trusted as {trusted.name}"
+    print_success(headline, {"fingerprint": trusted.fingerprint, "file": trusted.path})
+
+
+@trust_app.command("list")
+@handle_errors
+def trust_list_command(
+    json_output: bool = typer.Option(False, "--json", help="Print one JSON document (a list of keys)."),
+) -> None:
+    """List trusted keys."""
+    from expert_cli.core.trust import list_trusted_keys
+
+    keys = list_trusted_keys()
+    if json_output:
+        print_json([key.to_dict() for key in keys])
+        return
+    if not keys:
+        typer.echo("No trusted keys. hint: `expert-cli trust add <publisher>.pub`", err=True)
+        return
+    from rich.table import Table
+
+    table = Table(box=None, pad_edge=False, show_edge=False, header_style="bold")
+    for column in ("NAME", "FINGERPRINT", "PUBLIC KEY"):
+        table.add_column(column, overflow="fold")
+    for key in keys:
+        table.add_row(key.name, key.fingerprint, key.pubkey)
+    out_console().print(table)
+
+
+@trust_app.command("rm")
+@handle_errors
+def trust_rm_command(
+    key: str = typer.Argument(..., help="The key's name, fingerprint or ed25519:<hex> text."),
+    json_output: bool = typer.Option(False, "--json", help="Print the removed key as one JSON document."),
+) -> None:
+    """Stop trusting a key."""
+    from expert_cli.core.trust import remove_trusted_key
+
+    removed = remove_trusted_key(key)
+    if json_output:
+        print_json(removed.to_dict())
+        return
+    print_success(f"removed trusted key {removed.name}", {"fingerprint": removed.fingerprint})

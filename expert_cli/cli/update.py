@@ -1,0 +1,35 @@
+"""``expert-cli update``: re-fetch an expert from the Git source it was installed from."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from expert_cli.cli._app import app, handle_errors, print_json, print_success
+from expert_cli.cli._progress import progress_bar, progress_wanted
+from expert_cli.cli.install import trust_options
+
+
+@app.command("update")
+@handle_errors
+def update_command(
+    spec: str = typer.Argument(..., help="NAME or NAME@VERSION of an expert installed from Git."),
+    allow_unsigned: bool = typer.Option(False, "--allow-unsigned", help="Accept a package that is not signed."),
+    trust_key: list[Path] | None = typer.Option(None, "--trust-key", help="Also trust this public key (.pub)."),
+    json_output: bool = typer.Option(False, "--json", help="Print the result as one JSON document."),
+    quiet: bool = typer.Option(False, "-q", "--quiet", help="No progress bar."),
+) -> None:
+    """Update an expert from its recorded Git source (same URL and ref)."""
+    from expert_cli.core.lifecycle import update_expert
+
+    with progress_bar(progress_wanted(quiet=quiet, json_output=json_output)) as progress:
+        result = update_expert(spec, trust_options(allow_unsigned, trust_key), progress)
+    if json_output:
+        print_json(result.to_dict())
+        return
+    if result.status == "up-to-date":
+        print_success(f"{result.name}@{result.version} is up to date", {"commit": result.commit})
+        return
+    print_success(f"{result.status} {result.name}: {result.previous_version} -> {result.version}",
+                  {"commit": result.commit, "path": result.install.path if result.install else ""})
