@@ -1,0 +1,176 @@
+"""Read a PEFT adapter folder (``adapter_config.json`` + ``adapter_model.safetensors``) into runtime slots.
+
+No PEFT model is built: tensors go from the file straight to the target device and dtype, keyed by the base
+model's module paths (``base_model.model.`` stripped). Supported: LoRA (rsLoRA, ``rank_pattern`` and
+``alpha_pattern`` included), DoRA, IA3 and prompt tuning. Anything else in the file (``modules_to_save``,
+LoRA biases, LoKr, AdaLoRA, ...) is refused by name rather than silently ignored.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from expert_cli.core.errors import InferenceError
+from expert_cli.inference.adapters import AdapterWeights, Ia3Slot, LoraSlot, dora_factor
+
+CONFIG_FILE = "adapter_config.json"
+WEIGHT_FILES = ("adapter_model.safetensors", "adapter_model.bin")
+_PREFIX = "base_model.model."
+_SUFFIXES = (
+    (".lora_A.weight", "a"),
+    (".lora_B.weight", "b"),
+    (".lora_magnitude_vector.weight", "m"),
+    (".lora_magnitude_vector", "m"),
+    (".ia3_l", "ia3"),
+)
+SUPPORTED_TYPES = ("LORA", "IA3", "PROMPT_TUNING")
+
+
+def read_adapter_config(folder: Path) -> dict[str, Any]:
+    path = folder / CONFIG_FILE
+    try:
+        config = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError as exc:
+        raise InferenceError(f"no `{CONFIG_FILE}` in `{folder}`",
+                             hint="point at a PEFT adapter folder (as written by `expert-cli train`)") from exc
+    except (OSError, ValueError) as exc:
+        raise InferenceError(f"cannot read `{path}`: {exc}") from exc
+    if not isinstance(config, dict):
+        raise InferenceError(f"`{path}` must hold a JSON object")
+    return config
+
+
+def adapter_kind(config: dict[str, Any]) -> str:
+    """``lora``, ``dora``, ``ia3`` or ``prompt_tuning``; InferenceError for other PEFT types."""
+    peft_type = str(config.get("peft_type", "LORA")).upper()
+    if peft_type not in SUPPORTED_TYPES:
+        raise InferenceError(f"adapter type `{peft_type}` is not supported by the runtime "
+                             f"(supported: {', '.join(t.lower() for t in SUPPORTED_TYPES)})")
+    if peft_type == "LORA":
+        return "dora" if config.get("use_dora") else "lora"
+    return peft_type.lower()
+
+
+def load_tensors(folder: Path, device: str) -> dict[str, torch.Tensor]:
+    """The adapter's tensors, read straight onto ``device``."""
+    for name in WEIGHT_FILES:
+        path = folder / name
+        if path.is_file():
+            from safetensors import SafetensorError
+            from safetensors.torch import load_file
+
+            try:
+                if name.endswith(".safetensors"):
+                    return load_file(str(path), device=device)
+                return torch.load(path, map_location=device, weights_only=True)
+            except (OSError, RuntimeError, ValueError, SafetensorError) as exc:
+                raise InferenceError(f"cannot read adapter weights `{path}`: {exc}") from exc
+    raise InferenceError(f"no adapter weights (`{WEIGHT_FILES[0]}`) in `{folder}`",
+                         hint="train the expert first (`expert-cli train`) or point at its adapter folder")
+
+
+def read_adapter(folder: Path, model: nn.Module, device: str, dtype: torch.dtype) -> AdapterWeights:
+    """Read the adapter in ``folder`` for ``model``: slots per module path, shapes checked against the base."""
+    config = read_adapter_config(folder)
+    kind = adapter_kind(config)
+    tensors = load_tensors(folder, device)
+    if kind == "prompt_tuning":
+        return AdapterWeights(kind, prompt_embeddings=_prompt_embeddings(tensors, model, folder, dtype))
+    grouped = _group_by_module(tensors, folder)
+    slots: dict[str, Any] = {}
+    for module_path, parts in grouped.items():
+        base = _target_linear(model, module_path, folder)
+        if "ia3" in parts:
+            slots[module_path] = _ia3_slot(parts["ia3"], base, module_path, folder, dtype)
+        else:
+            slots[module_path] = _lora_slot(parts, base, module_path, config, folder, dtype)
+    return AdapterWeights(kind, slots=slots)
+
+
+def _group_by_module(tensors: dict[str, torch.Tensor], folder: Path) -> dict[str, dict[str, torch.Tensor]]:
+    grouped: dict[str, dict[str, torch.Tensor]] = {}
+    for key, tensor in tensors.items():
+        path = key[len(_PREFIX):] if key.startswith(_PREFIX) else key
+        for suffix, part in _SUFFIXES:
+            if path.endswith(suffix):
+                grouped.setdefault(path[: -len(suffix)], {})[part] = tensor
+                break
+        else:
+            raise InferenceError(f"adapter `{folder}` holds `{key}`, which the runtime cannot apply unmerged "
+                                 "(modules_to_save, biases and embedding adapters are not supported)")
+    return grouped
+
+
+def _target_linear(model: nn.Module, module_path: str, folder: Path) -> nn.Module:
+    try:
+        module = model.get_submodule(module_path)
+    except AttributeError as exc:
+        raise InferenceError(f"adapter `{folder}` targets `{module_path}`, which this base model does not have",
+                             hint="the adapter was trained for another base model") from exc
+    base = getattr(module, "base_layer", module)
+    if not isinstance(base, nn.Linear):
+        raise InferenceError(f"adapter `{folder}` targets `{module_path}`, a {type(base).__name__}; "
+                             "only Linear layers are supported")
+    return base
+
+
+def _lora_slot(parts: dict[str, torch.Tensor], base: nn.Linear, module_path: str, config: dict[str, Any],
+               folder: Path, dtype: torch.dtype) -> LoraSlot:
+    if "a" not in parts or "b" not in parts:
+        raise InferenceError(f"adapter `{folder}` has an incomplete LoRA pair for `{module_path}`")
+    a, b = parts["a"], parts["b"]
+    rank = a.shape[0]
+    if a.shape != (rank, base.in_features) or b.shape != (base.out_features, rank):
+        raise InferenceError(
+            f"adapter `{folder}` does not fit `{module_path}`: LoRA shapes {tuple(a.shape)} and {tuple(b.shape)} "
+            f"for a {base.in_features}->{base.out_features} layer",
+            hint="the adapter was trained for another base model")
+    scale = _lora_scale(config, module_path, rank)
+    a, b = a.to(dtype).contiguous(), b.to(dtype).contiguous()
+    factor = None
+    if "m" in parts:
+        factor = dora_factor(base.weight, a, b, scale, parts["m"].flatten())
+    return LoraSlot(a=a, b=b, scale=scale, dora_factor=factor)
+
+
+def _lora_scale(config: dict[str, Any], module_path: str, rank: int) -> float:
+    alpha = _pattern_value(config.get("alpha_pattern") or {}, module_path, config.get("lora_alpha", 8))
+    if config.get("use_rslora"):
+        return float(alpha) / math.sqrt(rank)
+    return float(alpha) / rank
+
+
+def _pattern_value(patterns: dict[str, Any], module_path: str, default: Any) -> Any:
+    """PEFT's per-module override lookup: a pattern matches the end of the module path."""
+    for pattern, value in patterns.items():
+        if re.match(rf"(.*\.)?({pattern})$", module_path):
+            return value
+    return default
+
+
+def _ia3_slot(vector: torch.Tensor, base: nn.Linear, module_path: str, folder: Path,
+              dtype: torch.dtype) -> Ia3Slot:
+    feedforward = vector.dim() == 2 and vector.shape[0] == 1
+    expected = base.in_features if feedforward else base.out_features
+    if vector.numel() != expected:
+        raise InferenceError(f"adapter `{folder}` does not fit `{module_path}`: IA3 vector of {vector.numel()} "
+                             f"values for a {base.in_features}->{base.out_features} layer",
+                             hint="the adapter was trained for another base model")
+    return Ia3Slot(vector=vector.flatten().to(dtype).contiguous(), feedforward=feedforward)
+
+
+def _prompt_embeddings(tensors: dict[str, torch.Tensor], model: nn.Module, folder: Path,
+                       dtype: torch.dtype) -> torch.Tensor:
+    embeddings = tensors.get("prompt_embeddings")
+    hidden = model.get_input_embeddings().embedding_dim
+    if embeddings is None or embeddings.dim() != 2 or embeddings.shape[1] != hidden:
+        raise InferenceError(f"adapter `{folder}` has no usable `prompt_embeddings` for a base of hidden size "
+                             f"{hidden}", hint="the adapter was trained for another base model")
+    return embeddings.to(dtype).contiguous()

@@ -1,0 +1,197 @@
+"""The runtime: one base, adapters attached unmerged, switched, composed and detached (tiny model, CPU)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+torch = pytest.importorskip("torch")
+
+from expert_factory import make_adapter  # noqa: E402
+
+from expert_cli.core.errors import InferenceError, OutOfMemoryError, UsageError  # noqa: E402
+
+PROMPT = [[5, 6, 7, 8, 9, 10, 11, 12]]
+
+
+@pytest.fixture(scope="module")
+def adapters(tiny_model: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    root = tmp_path_factory.mktemp("adapters")
+    specs = {"a": ("lora", 1), "b": ("lora", 2), "dora": ("dora", 3), "ia3": ("ia3", 4), "pt": ("prompt_tuning", 5)}
+    return {name: make_adapter(tiny_model, root / name, kind, seed) for name, (kind, seed) in specs.items()}
+
+
+@pytest.fixture
+def base(tiny_model: Path, adapters: dict[str, Path]):
+    from expert_cli.inference.runtime import BasePool
+
+    loaded = BasePool().get(tiny_model, device="cpu")
+    for name in ("a", "b", "dora", "ia3", "pt"):
+        loaded.attach(name, adapters[name])
+    return loaded
+
+
+def logits(model, ids=PROMPT):
+    with torch.inference_mode():
+        return model(torch.tensor(ids)).logits
+
+
+def plain_model(tiny_model: Path):
+    from transformers import AutoModelForCausalLM
+
+    return AutoModelForCausalLM.from_pretrained(tiny_model).eval()
+
+
+def test_an_active_adapter_changes_the_output(base, tiny_model):
+    bare = logits(plain_model(tiny_model))
+    base.activate("a")
+    assert (logits(base.model) - bare).abs().max() > 1e-2
+
+
+def test_no_active_expert_is_the_bare_base_bit_for_bit(base, tiny_model):
+    bare = logits(plain_model(tiny_model))
+    assert torch.equal(logits(base.model), bare)
+    base.activate(["a", "dora"])
+    logits(base.model)
+    base.activate(None)
+    assert torch.equal(logits(base.model), bare)
+
+
+def test_switching_a_b_a_reproduces_a_exactly(base):
+    base.activate("a")
+    first = logits(base.model)
+    base.activate("b")
+    other = logits(base.model)
+    base.activate("a")
+    assert torch.equal(logits(base.model), first)
+    assert not torch.allclose(other, first)
+
+
+def test_composing_two_experts_differs_from_each(base):
+    outputs = {}
+    for composition in ("a", "b", ("a", "b")):
+        base.activate(composition if isinstance(composition, str) else list(composition))
+        outputs[composition] = logits(base.model)
+    assert not torch.allclose(outputs[("a", "b")], outputs["a"])
+    assert not torch.allclose(outputs[("a", "b")], outputs["b"])
+    base.activate({"a": 0.0, "b": 1.0})
+    assert torch.allclose(logits(base.model), outputs["b"], atol=1e-6)
+
+
+def test_base_is_loaded_once_for_many_experts(tiny_model, adapters, monkeypatch):
+    import transformers
+
+    from expert_cli.inference.adapters import module_nbytes
+    from expert_cli.inference.runtime import BasePool
+
+    calls = []
+    real = transformers.AutoModelForCausalLM.from_pretrained
+    monkeypatch.setattr(transformers.AutoModelForCausalLM, "from_pretrained",
+                        lambda *a, **k: calls.append(a) or real(*a, **k))
+    pool = BasePool()
+    bases = {id(pool.get(tiny_model, device="cpu")) for _ in adapters}
+    loaded = pool.get(tiny_model, device="cpu")
+    base_bytes = module_nbytes(loaded.model)
+    for name, folder in adapters.items():
+        loaded.attach(name, folder)
+    assert len(bases) == 1 and pool.load_count == 1 and len(calls) == 1
+    assert module_nbytes(loaded.model) == base_bytes  # nothing merged, nothing copied into the base
+    assert 0 < loaded.adapters_nbytes() <= sum((f / "adapter_model.safetensors").stat().st_size for f in adapters.values())
+
+
+def test_detaching_frees_the_slots_and_restores_plain_layers(base, tiny_model):
+    from torch import nn
+
+    from expert_cli.inference.adapters import AdapterLinear
+
+    base.activate("a")
+    for name in list(base.adapters):
+        base.detach(name)
+    assert base.active == () and base.adapters_nbytes() == 0
+    assert not any(isinstance(m, AdapterLinear) for m in base.model.modules())
+    assert isinstance(base.model.get_submodule("model.layers.0.self_attn.q_proj"), nn.Linear)
+    assert torch.equal(logits(base.model), logits(plain_model(tiny_model)))
+    with pytest.raises(InferenceError, match="not attached"):
+        base.activate("a")
+
+
+@pytest.mark.parametrize("name", ["a", "dora", "ia3"])
+def test_same_logits_as_stock_peft_model(base, tiny_model, adapters, name):
+    from peft import PeftModel
+
+    reference = PeftModel.from_pretrained(plain_model(tiny_model), adapters[name]).eval()
+    base.activate(name)
+    assert torch.allclose(logits(base.model), logits(reference), atol=1e-5)
+
+
+@pytest.mark.parametrize("name", ["a", "dora", "ia3", "pt"])
+def test_same_greedy_tokens_as_stock_peft_generate(base, tiny_model, adapters, name):
+    from peft import PeftModel
+
+    from expert_cli.inference.generation import BatchDecoder, RowRequest
+    from expert_cli.inference.sampling import resolve_decoding
+
+    reference = PeftModel.from_pretrained(plain_model(tiny_model), adapters[name]).eval()
+    ids = torch.tensor(PROMPT)
+    with torch.inference_mode():
+        expected = reference.generate(input_ids=ids, attention_mask=torch.ones_like(ids), max_new_tokens=10,
+                                      do_sample=False, eos_token_id=None)[0, ids.shape[1]:].tolist()
+    params = resolve_decoding(None, {"temperature": 0, "max_tokens": 10})
+    output = BatchDecoder(base, [RowRequest(PROMPT[0], ((name, 1.0),), params)]).run()[0]
+    assert output.token_ids[: len(expected)] == expected
+
+
+def test_adapter_for_another_base_is_refused(tiny_model, tmp_path):
+    from tiny_model import build_tiny_model
+
+    from expert_cli.inference.runtime import BasePool
+
+    wider = build_tiny_model(tmp_path / "wider", hidden=32)
+    adapter = make_adapter(wider, tmp_path / "wide-adapter")
+    base = BasePool().get(tiny_model, device="cpu")
+    with pytest.raises(InferenceError, match="does not fit"):
+        base.attach("wide", adapter)
+    assert base.adapters == {}
+
+
+def test_manifest_rope_scaling_is_applied_to_the_base_config(tiny_model):
+    from expert_cli.inference.base_loading import rope_parameters
+    from expert_cli.inference.runtime import BasePool
+
+    rope = {"type": "ntk-by-parts", "factor": 8.0, "max_position_embeddings": 4096,
+            "original_max_position_embeddings": 512, "fine_grained": True, "_comment": "x"}
+    params, max_positions = rope_parameters(rope, 10000.0)
+    assert params == {"rope_type": "yarn", "rope_theta": 10000.0, "factor": 8.0,
+                      "original_max_position_embeddings": 512, "attention_factor": 1.0}
+    pool = BasePool()
+    scaled = pool.get(tiny_model, device="cpu", rope_scaling=rope)
+    assert scaled.model.config.rope_parameters["rope_type"] == "yarn"
+    assert scaled.model.config.max_position_embeddings == max_positions == 4096
+    assert pool.get(tiny_model, device="cpu") is not scaled
+    with pytest.raises(InferenceError, match="unknown `rope_scaling` type"):
+        rope_parameters({"type": "wobbly", "factor": 2}, 1.0)
+
+
+def test_device_resolution():
+    from expert_cli.inference.device import resolve_placement
+
+    assert resolve_placement("cpu").dtype == "float32"
+    if not torch.cuda.is_available():
+        assert resolve_placement("auto").device == "cpu"
+        with pytest.raises(InferenceError, match="CUDA is not available"):
+            resolve_placement("cuda:0")
+    with pytest.raises(UsageError, match="unknown device"):
+        resolve_placement("tpu")
+
+
+def test_out_of_memory_becomes_an_expert_error_with_a_hint():
+    from expert_cli.inference.device import translate_oom
+
+    with pytest.raises(OutOfMemoryError) as caught:
+        with translate_oom("generating", "cuda:0"):
+            raise RuntimeError("CUDA out of memory. Tried to allocate 2.00 GiB")
+    assert "generating" in caught.value.message and "max_tokens" in caught.value.hint
+    with pytest.raises(ValueError):
+        with translate_oom("generating"):
+            raise ValueError("unrelated")
