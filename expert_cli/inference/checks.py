@@ -6,7 +6,7 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from expert_cli.core.manifest import Manifest
-from expert_cli.core.validation import FAIL, PASS, Check, ValidationContext
+from expert_cli.core.validation import FAIL, PASS, WARN, Check, ValidationContext
 
 GRAMMAR_FILE = "grammar.gbnf"
 
@@ -30,7 +30,11 @@ def check_grammar_compiles(context: ValidationContext) -> Iterable[Check]:
     grammar = find_grammar(context.manifest, context.folder)
     if grammar is None:
         if context.manifest.decoding.use_grammar or context.manifest.decoding.grammar_file:
-            yield Check("grammar compiles", FAIL, "the manifest asks for a grammar but no grammar file was found")
+            if context.kind == "manifest":  # a bare manifest file: its grammar ships with the expert, not beside it
+                yield Check("grammar compiles", WARN, "no grammar file beside the manifest; validate the expert "
+                            "folder or package to check it")
+            else:
+                yield Check("grammar compiles", FAIL, "the manifest asks for a grammar but no grammar file was found")
         return
     result = check_grammar(read_grammar(grammar), source=str(grammar))
     if result.ok:

@@ -71,11 +71,12 @@ def test_manifest_v1_strict_text_lists_each_problem_with_path_and_line(cli):
 
 
 def test_an_expert_folder(cli, tmp_path: Path):
-    (tmp_path / "manifest.json").write_text(EXPERT_SQL.read_text(encoding="utf-8"), encoding="utf-8")
+    (tmp_path / "manifest.json").write_text(MANIFEST_V1.read_text(encoding="utf-8"), encoding="utf-8")
     result = cli("validate", "--json", tmp_path)
     assert result.exit_code == 0, result.output
     report = json.loads(result.stdout)
-    assert report["kind"] == "expert" and report["name"] == "expert-sql"
+    assert report["kind"] == "expert" and report["name"] == "test-expert-v1"
+    assert report["target"] == str(tmp_path)
     assert check(report, "adapter weights")["status"] == "skip"  # not trained yet
 
 

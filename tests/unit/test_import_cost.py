@@ -41,3 +41,17 @@ def test_running_light_commands_loads_no_ml_stack(argv: list[str]):
         f"    try:\n        app({argv!r})\n    except SystemExit:\n        pass\n"
     )
     assert heavy_modules_after(body) == []
+
+
+def test_help_skips_typer_rich_formatter():
+    """`--help` is plain text: typer's rich formatter would pull rich.markdown and pygments (~40 ms)."""
+    code = (
+        "import contextlib, io, json, sys\n"
+        "from expert_cli.cli import app\n"
+        "with contextlib.redirect_stdout(io.StringIO()):\n"
+        "    try:\n        app(['--help'])\n    except SystemExit:\n        pass\n"
+        "print(json.dumps(sorted(m for m in ('typer.rich_utils', 'rich.markdown', 'pygments') if m in sys.modules)))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout) == []
