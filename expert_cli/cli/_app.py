@@ -12,13 +12,30 @@ import sys
 from typing import TYPE_CHECKING, Any, Callable, TypeVar
 
 import typer
+from typer.core import TyperGroup
 
 from expert_cli.core.errors import ExpertError
 
 if TYPE_CHECKING:  # rich is imported when a console is first needed: it costs ~20 ms at start-up
     from rich.console import Console
 
+
+class CommandGroup(TyperGroup):
+    """Plain help whose command list shows each command's whole first sentence, wrapped, never cut at `...`."""
+
+    def format_commands(self, ctx: Any, formatter: Any) -> None:
+        rows = []
+        for name in self.list_commands(ctx):
+            command = self.get_command(ctx, name)
+            if command is not None and not command.hidden:
+                rows.append((name, command.get_short_help_str(limit=10_000)))
+        if rows:
+            with formatter.section("Commands"):
+                formatter.write_dl(rows)
+
+
 app = typer.Typer(
+    cls=CommandGroup,
     name="expert-cli",
     help="Train, package, sign, install and chat with runtime-composable PEFT experts.",
     no_args_is_help=True,
