@@ -106,12 +106,17 @@ class _BoundedReader:
 
 
 @contextlib.contextmanager
-def _open_stream(path: Path, limits: ArchiveLimits, progress: ProgressCallback | None = None) -> Iterator[tarfile.TarFile]:
+def _open_stream(path: Path, limits: ArchiveLimits, progress: ProgressCallback | None = None,
+                 drain: bool = True) -> Iterator[tarfile.TarFile]:
+    """A streaming tar reader over the bounded gzip stream. With ``drain``, the rest of the stream is read
+    after the last member, so the gzip CRC and length are checked and trailing data counts against the caps."""
     try:
         with open(path, "rb") as raw:
             reader = _BoundedReader(raw, path.name, limits, progress, path.stat().st_size)
             with tarfile.open(fileobj=reader, mode="r|") as tar:  # type: ignore[call-overload]
                 yield tar
+            while drain and reader.read(1 << 20):
+                pass
     except PackageError:
         raise
     except FileNotFoundError as exc:
@@ -225,7 +230,7 @@ def extract_archive(path: Path, dest: Path, limits: ArchiveLimits | None = None,
 def read_member(path: Path, name: str, limits: ArchiveLimits | None = None, max_bytes: int = 16 << 20) -> bytes | None:
     """The bytes of one member (vetting every header up to it), or None when the archive has no such member."""
     ledger = _MemberLedger(path.name, limits or ArchiveLimits())
-    with _open_stream(path, ledger.limits) as tar:
+    with _open_stream(path, ledger.limits, drain=False) as tar:
         for info in tar:
             member = ledger.add(info)
             if member.name == name and not member.is_dir:
