@@ -22,7 +22,8 @@ print(json.dumps(sorted(m for m in sys.modules if m.split('.')[0] in heavy)))
 def heavy_modules_after(body: str) -> list[str]:
     code = PROBE.format(body=body, heavy=HEAVY)
     env = {**os.environ, "PYTHONDONTWRITEBYTECODE": "1"}
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=60)
+    done = subprocess.run([sys.executable, "-c", code], check=False, capture_output=True, text=True, env=env,
+                          timeout=60)
     assert done.returncode == 0, done.stderr
     return json.loads(done.stdout.strip().splitlines()[-1])
 
@@ -52,6 +53,6 @@ def test_help_skips_typer_rich_formatter():
         "    try:\n        app(['--help'])\n    except SystemExit:\n        pass\n"
         "print(json.dumps(sorted(m for m in ('typer.rich_utils', 'rich.markdown', 'pygments') if m in sys.modules)))\n"
     )
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    done = subprocess.run([sys.executable, "-c", code], check=False, capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stderr
     assert json.loads(done.stdout) == []

@@ -98,10 +98,9 @@ def test_a_failing_transaction_saves_nothing():
     with registry_transaction() as registry:
         registry.add(entry())
     before = paths.registry_path().read_bytes()
-    with pytest.raises(RuntimeError):
-        with registry_transaction() as registry:
-            registry.add(entry(version="9.0.0"))
-            raise RuntimeError("boom")
+    with pytest.raises(RuntimeError), registry_transaction() as registry:
+        registry.add(entry(version="9.0.0"))
+        raise RuntimeError("boom")
     assert paths.registry_path().read_bytes() == before
 
 
@@ -196,9 +195,8 @@ def test_corrupt_registry_is_an_error_and_left_byte_for_byte(text: str):
     with pytest.raises(RegistryError) as caught:
         read_registry()
     assert str(paths.registry_path()) in caught.value.message and caught.value.hint
-    with pytest.raises(RegistryError):
-        with registry_transaction() as registry:
-            registry.add(entry())  # pragma: no cover - never reached
+    with pytest.raises(RegistryError), registry_transaction() as registry:
+        registry.add(entry())  # pragma: no cover - never reached
     assert paths.registry_path().read_bytes() == before
     assert leftovers() == []
 
@@ -221,9 +219,8 @@ def test_a_crash_mid_write_leaves_the_old_file_and_no_temp_files(monkeypatch: py
 
     with monkeypatch.context() as patch:
         patch.setattr(os, crash_in, crash)
-        with pytest.raises(RegistryError, match="cannot write the registry"):
-            with registry_transaction() as registry:
-                registry.add(entry(version="9.9.9"))
+        with pytest.raises(RegistryError, match="cannot write the registry"), registry_transaction() as registry:
+            registry.add(entry(version="9.9.9"))
     assert paths.registry_path().read_bytes() == before
     assert leftovers() == []
 
@@ -251,9 +248,8 @@ def test_a_thread_holding_the_lock_blocks_a_transaction():
     holder.start()
     try:
         assert holding.wait(10)
-        with pytest.raises(RegistryError, match="locked") as caught:
-            with registry_transaction(timeout=0.2):
-                pass  # pragma: no cover - never reached
+        with pytest.raises(RegistryError, match="locked") as caught, registry_transaction(timeout=0.2):
+            pass  # pragma: no cover - never reached
         assert caught.value.hint
     finally:
         release.set()
@@ -270,9 +266,8 @@ def test_another_process_holding_the_lock_blocks_a_transaction():
                               text=True, env=os.environ.copy())
     try:
         assert holder.stdout.readline().strip() == "locked"
-        with pytest.raises(RegistryError, match="locked"):
-            with registry_transaction(timeout=0.2):
-                pass  # pragma: no cover - never reached
+        with pytest.raises(RegistryError, match="locked"), registry_transaction(timeout=0.2):
+            pass  # pragma: no cover - never reached
     finally:
         holder.communicate("\n", timeout=10)
     assert holder.returncode == 0
