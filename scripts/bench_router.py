@@ -1,0 +1,214 @@
+#!/usr/bin/env python3
+"""Router benchmark: accuracy on a labelled prompt set and latency with 10 and 1000 synthetic experts.
+
+    .venv/bin/python scripts/bench_router.py [--prompts scripts/data/router_prompts.jsonl] [--out bench-results]
+
+Accuracy is measured on expert sets built from what exists: the real fixture manifests
+(``shared/fixtures/hivellm``: expert-sql, expert-neo4j) plus any reference expert in ``experts/`` not
+named like them; and the reference experts alone, with routing exemplars sampled from their datasets as
+``package`` does. A prompt's expected experts are filtered to the loaded ones (a JSON prompt expects the
+base model when no JSON expert is loaded). A decision is right when its set of experts equals that set.
+The original's two routers (reference section 5.1 and 5.2, ``scripts/original_router.py``) run on the same
+sets; they can choose at most one expert. Latency is the wall time of one ``route`` call (p50/p99 over
+every query and repetition), goals <= 50 us (10 experts) and <= 1 ms (1000 experts) at p50.
+Writes ``router.json`` and ``router.md`` to ``--out``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from original_router import OriginalChatRouter, OriginalKeywordRouter
+from synthetic_experts import synthetic_candidates, synthetic_queries
+
+from expert_cli.core.manifest import Manifest, load_manifest
+from expert_cli.inference.router import Router, RouterCandidate
+
+FIXTURES = ROOT.parent / "shared" / "fixtures" / "hivellm"
+FIXTURE_FILES = ("expert-sql-manifest.json", "expert-neo4j-manifest.json")
+GOALS_US = {10: 50.0, 1000: 1000.0}
+
+
+def load_prompts(path: Path) -> list[dict[str, Any]]:
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+
+
+def reference_experts() -> list[tuple[Manifest, list[str]]]:
+    """Reference experts in ``experts/`` that have a valid manifest, with exemplars from their datasets."""
+    from expert_cli.core.errors import ExpertError
+
+    found = []
+    for manifest_path in sorted(ROOT.glob("experts/*/manifest.json")):
+        try:
+            manifest = load_manifest(manifest_path)
+        except ExpertError as exc:
+            print(f"skipping {manifest_path}: {exc}", file=sys.stderr)
+            continue
+        found.append((manifest, sample_exemplars(manifest)))
+    return found
+
+
+def sample_exemplars(manifest: Manifest) -> list[str]:
+    try:
+        from expert_cli.core.exemplars import sample_routing_exemplars
+    except ImportError:
+        return []
+    return sample_routing_exemplars(manifest)
+
+
+def expert_sets() -> dict[str, list[tuple[Manifest, list[str]]]]:
+    fixtures = [(load_manifest(FIXTURES / name), []) for name in FIXTURE_FILES if (FIXTURES / name).is_file()]
+    references = reference_experts()
+    fixture_names = {m.name for m, _ in fixtures}
+    sets = {"fixtures": fixtures + [(m, []) for m, _ in references if m.name not in fixture_names]}
+    if references:
+        sets["reference (manifests only)"] = [(m, []) for m, _ in references]
+        if any(exemplars for _, exemplars in references):
+            sets["reference + exemplars"] = references
+    return sets
+
+
+def evaluate(route: Callable[[str], list[str]], prompts: list[dict[str, Any]], loaded: set[str]) -> dict[str, Any]:
+    per_category: dict[str, list[int]] = {}
+    misses = []
+    for row in prompts:
+        expected = sorted(name for name in row["expected"] if name in loaded)
+        got = sorted(route(row["prompt"]))
+        right = got == expected
+        per_category.setdefault(row["category"], []).append(int(right))
+        if not right:
+            misses.append({"prompt": row["prompt"], "expected": expected, "got": got})
+    total = sum(sum(v) for v in per_category.values())
+    return {
+        "accuracy": round(total / len(prompts), 4),
+        "correct": total,
+        "total": len(prompts),
+        "by_category": {k: round(sum(v) / len(v), 3) for k, v in sorted(per_category.items())},
+        "misses": misses,
+    }
+
+
+def accuracy_report(prompts: list[dict[str, Any]]) -> dict[str, Any]:
+    report = {}
+    for label, experts in expert_sets().items():
+        loaded = {m.name for m, _ in experts}
+        router = Router([RouterCandidate.from_manifest(m, ex) for m, ex in experts])
+        original = OriginalChatRouter([m.data for m, _ in experts])
+        keyword = OriginalKeywordRouter([m.data for m, _ in experts])
+        report[label] = {
+            "experts": sorted(loaded),
+            "exemplars": {m.name: len(ex) for m, ex in experts},
+            "router": evaluate(lambda p, r=router: r.route(p).experts, prompts, loaded),
+            "original_chat_5_1": evaluate(lambda p, r=original: _one(r.route(p)), prompts, loaded),
+            "original_route_5_2": evaluate(lambda p, r=keyword: _one(r.route(p)), prompts, loaded),
+        }
+    return report
+
+
+def _one(name: str | None) -> list[str]:
+    return [name] if name else []
+
+
+def percentiles(samples_ns: list[int]) -> dict[str, float]:
+    ordered = sorted(samples_ns)
+    pick = lambda q: ordered[min(len(ordered) - 1, int(q * len(ordered)))] / 1000.0
+    return {"p50_us": round(pick(0.50), 2), "p99_us": round(pick(0.99), 2),
+            "mean_us": round(statistics.fmean(ordered) / 1000.0, 2)}
+
+
+def time_calls(route: Callable[[str], Any], queries: list[str], repeats: int) -> list[int]:
+    samples = []
+    clock = time.perf_counter_ns
+    for _ in range(repeats):
+        for query in queries:
+            start = clock()
+            route(query)
+            samples.append(clock() - start)
+    return samples
+
+
+def latency_report(prompts: list[dict[str, Any]], repeats: int) -> dict[str, Any]:
+    report = {}
+    labelled = [row["prompt"] for row in prompts]
+    for count in (10, 1000):
+        candidates = synthetic_candidates(count, seed=count)
+        queries = labelled + synthetic_queries(candidates, len(labelled), seed=count + 1)
+        started = time.perf_counter()
+        router = Router(candidates)
+        build_ms = (time.perf_counter() - started) * 1000
+        time_calls(router.route, queries[:50], 1)  # warm caches
+        ours = percentiles(time_calls(router.route, queries, repeats))
+        original = OriginalChatRouter([_as_manifest_dict(c) for c in candidates])
+        theirs = percentiles(time_calls(original.route, queries, max(1, repeats // 5)))
+        report[str(count)] = {"experts": count, "queries": len(queries), "build_ms": round(build_ms, 1),
+                              "router": ours, "original_chat_5_1": theirs, "goal_p50_us": GOALS_US[count],
+                              "meets_goal": ours["p50_us"] <= GOALS_US[count]}
+    return report
+
+
+def _as_manifest_dict(candidate: RouterCandidate) -> dict[str, Any]:
+    return {"name": candidate.name, "capabilities": list(candidate.capabilities),
+            "routing": {"keywords": list(candidate.keywords), "exclude_keywords": list(candidate.exclude_keywords),
+                        "priority": candidate.priority}}
+
+
+def markdown(results: dict[str, Any]) -> str:
+    lines = ["# Router benchmark", "", f"Prompts: {results['prompts']} labelled ({results['prompt_file']}).", "",
+             "## Accuracy (exact set of chosen experts)", "",
+             "| expert set | experts | router | original 5.1 (chat) | original 5.2 (route) |", "|---|---|---|---|---|"]
+    for label, entry in results["accuracy"].items():
+        cells = [f"{entry[k]['accuracy']:.1%} ({entry[k]['correct']}/{entry[k]['total']})"
+                 for k in ("router", "original_chat_5_1", "original_route_5_2")]
+        lines.append(f"| {label} | {', '.join(entry['experts'])} | " + " | ".join(cells) + " |")
+    for label, entry in results["accuracy"].items():
+        lines += ["", f"### By category: {label}", "", "| category | router | original 5.1 | original 5.2 |", "|---|---|---|---|"]
+        for category in entry["router"]["by_category"]:
+            cells = [f"{entry[k]['by_category'][category]:.0%}" for k in ("router", "original_chat_5_1", "original_route_5_2")]
+            lines.append(f"| {category} | " + " | ".join(cells) + " |")
+    lines += ["", "## Latency per query (synthetic experts)", "",
+              "| experts | build | router p50 | router p99 | goal p50 | original 5.1 p50 | original 5.1 p99 |",
+              "|---|---|---|---|---|---|---|"]
+    for entry in results["latency"].values():
+        ours, theirs = entry["router"], entry["original_chat_5_1"]
+        lines.append(f"| {entry['experts']} | {entry['build_ms']} ms | {ours['p50_us']} us | {ours['p99_us']} us | "
+                     f"<= {entry['goal_p50_us']:g} us | {theirs['p50_us']} us | {theirs['p99_us']} us |")
+    lines += ["", f"Python {sys.version.split()[0]}; {results['repeats']} repeats per query.", ""]
+    return "\n".join(lines)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--prompts", type=Path, default=Path(__file__).resolve().parent / "data" / "router_prompts.jsonl")
+    parser.add_argument("--out", type=Path, default=ROOT / "bench-results")
+    parser.add_argument("--repeats", type=int, default=20)
+    parser.add_argument("--show-misses", action="store_true", help="Print the router's wrong decisions.")
+    args = parser.parse_args()
+    prompts = load_prompts(args.prompts)
+    results = {"prompt_file": str(args.prompts.relative_to(ROOT) if args.prompts.is_relative_to(ROOT) else args.prompts),
+               "prompts": len(prompts), "repeats": args.repeats,
+               "accuracy": accuracy_report(prompts), "latency": latency_report(prompts, args.repeats)}
+    args.out.mkdir(parents=True, exist_ok=True)
+    (args.out / "router.json").write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
+    text = markdown(results)
+    (args.out / "router.md").write_text(text, encoding="utf-8")
+    print(text)
+    if args.show_misses:
+        for label, entry in results["accuracy"].items():
+            for miss in entry["router"]["misses"]:
+                print(f"[{label}] {miss['prompt']!r}: expected {miss['expected']}, got {miss['got']}", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
