@@ -34,6 +34,7 @@ def lenient_problems(manifest: Manifest) -> list[Problem]:
     _check_identity(data, add)
     _check_models(manifest, add)
     _check_training(data, add)
+    _check_soft_prompts(data.get("soft_prompts"), add)
     routing = data.get("routing")
     if routing is not None and not isinstance(routing, dict):
         add(("routing",), "must be an object")
@@ -148,6 +149,26 @@ def _check_training(data: dict[str, Any], add) -> None:
         add(base + ("rank",), f"a `{kind}` adapter needs `rank` and `alpha`")
     if "target_modules" in config and (not _is_str_list(config["target_modules"]) or not config["target_modules"]):
         add(base + ("target_modules",), "must list at least one module")
+
+
+def _check_soft_prompts(prompts: Any, add) -> None:
+    """Each soft prompt needs a name, a path and a positive whole number of tokens (``Manifest.soft_prompts``)."""
+    if prompts is None:
+        return
+    if not isinstance(prompts, list):
+        add(("soft_prompts",), "must be a list")
+        return
+    for index, prompt in enumerate(prompts):
+        path = ("soft_prompts", index)
+        if not isinstance(prompt, dict):
+            add(path, "must be an object with `name`, `path` and `tokens`")
+            continue
+        for key in ("name", "path"):
+            if not isinstance(prompt.get(key), str) or not prompt[key].strip():
+                add(path + (key,), "is required and cannot be empty")
+        tokens = prompt.get("tokens")
+        if not (isinstance(tokens, int) and not isinstance(tokens, bool) and tokens > 0):
+            add(path + ("tokens",), f"must be a whole number greater than 0, not `{tokens}`")
 
 
 def _is_number(value: Any) -> bool:

@@ -55,7 +55,7 @@ class InstalledExpert:
 
     @classmethod
     def from_dict(cls, name: str, data: dict[str, Any]) -> "InstalledExpert":
-        known = {key: data[key] for key in _ENTRY_KEYS if key in data}
+        known = {key: data[key] for key in _ENTRY_KEYS if data.get(key) is not None}  # null = absent
         extra = {key: value for key, value in data.items() if key not in _ENTRY_KEYS and key != "name"}
         known["version"] = str(known.get("version", ""))
         for key in ("base_model", "path", "source", "installed_at"):
@@ -156,13 +156,25 @@ class Registry:
                 raise _corrupt(path, "an entry in `experts` has no `name`")
             versions = record.get("versions")
             if versions is None:  # legacy flat shape: one object per installed version
-                registry.add(InstalledExpert.from_dict(record["name"], record))
-                continue
+                versions = [record]
             if not isinstance(versions, list) or not all(isinstance(v, dict) for v in versions):
                 raise _corrupt(path, f"`versions` of `{record['name']}` must be a list of objects")
             for version in versions:
+                _check_entry_fields(path, record["name"], version)
                 registry.add(InstalledExpert.from_dict(record["name"], version))
         return registry
+
+
+def _check_entry_fields(path: Path, name: str, data: dict[str, Any]) -> None:
+    """A version entry whose known fields have the wrong type is corrupt (it would break `list` later)."""
+    if not isinstance(data.get("version"), str) or not data["version"].strip():
+        raise _corrupt(path, f"an entry of `{name}` has no `version` string")
+    for key in ("base_model", "path", "source", "installed_at"):
+        if data.get(key) is not None and not isinstance(data[key], str):
+            raise _corrupt(path, f"`{key}` of `{name}@{data['version']}` must be a string")
+    for key in ("adapters", "capabilities", "dependencies"):
+        if data.get(key) is not None and not isinstance(data[key], list):
+            raise _corrupt(path, f"`{key}` of `{name}@{data['version']}` must be a list")
 
 
 def _corrupt(path: Path, detail: str) -> RegistryError:

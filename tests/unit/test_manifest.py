@@ -309,6 +309,28 @@ def test_a_trailing_newline_does_not_sneak_past_the_name_and_version_rules(field
     assert [p.path for p in caught.value.problems] == [field]
 
 
+@pytest.mark.parametrize(
+    ("soft_prompt", "json_path"),
+    [({"name": "p", "path": "p.pt", "tokens": "many"}, "soft_prompts[0].tokens"),
+     ({"name": "p", "path": "p.pt", "tokens": 0}, "soft_prompts[0].tokens"),
+     ({"name": "", "path": "p.pt", "tokens": 8}, "soft_prompts[0].name"),
+     ("p.pt", "soft_prompts[0]")],
+)
+def test_soft_prompt_rules(soft_prompt, json_path: str):
+    data = base_v1()
+    data["soft_prompts"] = [soft_prompt]
+    with pytest.raises(ManifestValidationError) as caught:
+        manifest_from_dict(data)
+    assert [p.path for p in caught.value.problems] == [json_path]
+
+
+def test_a_valid_soft_prompt_loads():
+    data = base_v1()
+    data["soft_prompts"] = [{"name": "sql-style", "path": "soft_prompts/sql.pt", "tokens": 16, "init_method": "text"}]
+    [prompt] = manifest_from_dict(data).soft_prompts
+    assert (prompt.name, prompt.path, prompt.tokens, prompt.init_method) == ("sql-style", "soft_prompts/sql.pt", 16, "text")
+
+
 def test_dora_and_prerelease_version_are_accepted():
     data = base_v1()
     data["version"] = "1.0.0-rc.1"

@@ -157,6 +157,13 @@ def test_legacy_flat_shape_loads_and_is_written_back_grouped():
     assert all("name" not in v for v in sql["versions"])
 
 
+def test_null_fields_read_as_empty():
+    write_raw({"experts": [{"name": "expert-sql", "versions": [
+        {"version": "0.3.0", "path": None, "adapters": None, "capabilities": None, "dependencies": None}]}]})
+    loaded = read_registry().get("expert-sql")
+    assert (loaded.path, loaded.adapters, loaded.capabilities, loaded.dependencies) == ("", [], [], [])
+
+
 def test_unknown_keys_are_kept():
     write_raw({
         "version": "1.0", "mirror": {"url": "https://example.org"},
@@ -186,6 +193,10 @@ CORRUPT = {
     "record-not-an-object": '{"experts": [1]}',
     "versions-not-a-list": '{"experts": [{"name": "expert-sql", "versions": "0.3.0"}]}',
     "version-not-an-object": '{"experts": [{"name": "expert-sql", "versions": ["0.3.0"]}]}',
+    "capabilities-not-a-list": '{"experts": [{"name": "expert-sql", "versions": [{"version": "0.3.0", "capabilities": 5}]}]}',
+    "adapters-not-a-list": '{"experts": [{"name": "expert-sql", "versions": [{"version": "0.3.0", "adapters": "x"}]}]}',
+    "path-not-a-string": '{"experts": [{"name": "expert-sql", "versions": [{"version": "0.3.0", "path": ["a"]}]}]}',
+    "version-missing": '{"experts": [{"name": "expert-sql", "versions": [{"path": "/p"}]}]}',
 }
 
 
