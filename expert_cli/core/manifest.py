@@ -281,6 +281,21 @@ class Manifest:
         value = self.training.get("config")
         return value if isinstance(value, dict) else {}
 
+    def training_config_for(self, base_model: str | None = None) -> dict[str, Any]:
+        """``training.config`` with the chosen base model's own ``training_config`` overrides merged on top.
+
+        A v2 ``base_models[]`` entry may carry ``training_config`` (e.g. small-CPU settings for the demo base
+        beside GPU settings for Qwen3-0.6B); keys it sets win, everything else comes from ``training.config``.
+        """
+        merged = copy.deepcopy(self.training_config)
+        if self.schema_version != "2.0" or not self.base_models:
+            return merged
+        chosen = self.base_model(base_model) if base_model or len(self.base_models) == 1 else None
+        for entry in self.data.get("base_models") or []:
+            if chosen is not None and isinstance(entry, dict) and entry.get("name") == chosen.name:
+                merged.update(copy.deepcopy(entry.get("training_config") or {}))
+        return merged
+
     @property
     def dataset(self) -> dict[str, Any]:
         value = self.training.get("dataset")
