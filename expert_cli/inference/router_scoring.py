@@ -12,9 +12,9 @@ EXEMPLAR_WEIGHT = 3.0
 EXEMPLAR_FLOOR = 0.2
 EXEMPLAR_STRONG = 0.65
 WEAK_QUORUM = 3  # this many distinct common-word keywords together count as strong evidence
-SEMANTIC_WEIGHT = 3.0
-SEMANTIC_FLOOR = 0.2
-SEMANTIC_STRONG = 0.5
+SEMANTIC_WEIGHT = 2.0  # the contribution at SEMANTIC_STRONG similarity (MiniLM cosine: related topics ~0.3-0.6)
+SEMANTIC_FLOOR = 0.15
+SEMANTIC_STRONG = 0.3
 
 Hit = tuple[int, int, int]  # (feature id, start token, end token)
 
@@ -29,7 +29,7 @@ class Scored:
                  named: bool = False) -> None:
         self.index = index
         self.named = named  # the prompt names this expert's domain (its name or a capability)
-        self.task_like = task_like  # the prompt writes some of this expert's keywords as code
+        self.task_like = task_like  # code keywords, or the prompt reads like this expert's own prompts
         self.score = score
         self.strong = strong
         self.spans = spans
@@ -95,11 +95,11 @@ def score_candidate(index: int, hits: Iterable[Hit], features: Sequence[Feature]
     if similarity > EXEMPLAR_FLOOR:
         total += EXEMPLAR_WEIGHT * (similarity - EXEMPLAR_FLOOR) / (1.0 - EXEMPLAR_FLOOR)
     if semantic > SEMANTIC_FLOOR:
-        total += SEMANTIC_WEIGHT * (semantic - SEMANTIC_FLOOR) / (1.0 - SEMANTIC_FLOOR)
+        total += SEMANTIC_WEIGHT * semantic / SEMANTIC_STRONG
     if handoff and not named:
         penalty += handoff
-    strong = (bool(strong_spans) or len(spans) >= WEAK_QUORUM or similarity >= EXEMPLAR_STRONG
-              or semantic >= SEMANTIC_STRONG)
+    like_training = similarity >= EXEMPLAR_STRONG or semantic >= SEMANTIC_STRONG
+    strong = bool(strong_spans) or len(spans) >= WEAK_QUORUM or like_training
     strong_spans.sort()
     return Scored(index, (total - penalty) * priority_factor, strong, strong_spans, evidence, similarity, semantic,
-                  code, named)
+                  code or like_training, named)

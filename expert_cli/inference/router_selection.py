@@ -4,7 +4,8 @@
    ``MIN_SCORE``; a prompt phrased as a question or an explanation request needs ``QUESTION_MIN_SCORE``.
 2. A knowledge question (question form, and nothing in it that asks for a query, code or a fix or points
    at given text: see ``router_text.has_task_cue``) goes to the base model, unless the prompt writes an
-   expert's keywords as code (``MATCH ... RETURN``).
+   expert's keywords as code (``MATCH ... RETURN``) or reads like that expert's own training prompts
+   (high exemplar or semantic similarity): a question-answering expert gets its questions.
    No candidate qualifies -> the base model answers too.
 3. When the prompt names some qualifying experts' domains (their name or a capability value, e.g.
    "a Cypher query"), only those can be chosen. The best candidate is chosen; others join (up to
@@ -24,7 +25,7 @@ MIN_SCORE = 1.25
 QUESTION_MIN_SCORE = 2.0
 SECONDARY_SHARE = 0.25
 CHOSEN = "chosen"
-NOT_STRONG = "not chosen: no strong evidence (common words only)"
+NOT_STRONG = "not chosen: no strong evidence (common words or weak similarity only)"
 KNOWLEDGE = "not chosen: a knowledge question with no task for an expert (the base model answers)"
 
 
