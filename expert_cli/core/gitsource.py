@@ -79,8 +79,9 @@ def clone_repo(url: str, ref: str | None, dest: Path, progress: ProgressCallback
             repo = git.Repo.clone_from(url, str(dest), progress=_progress_adapter(progress), env=git_env(),
                                        depth=1, **options)
         commit = repo.head.commit.hexsha
-    except git.exc.UnsafeProtocolError as exc:
-        raise InstallError(f"`{url}` uses a transport that is not allowed: {exc}") from None
+    except git.exc.UnsafeProtocolError:
+        raise InstallError(f"`{url}` uses a Git transport that is not allowed",
+                           hint="use an https://, ssh://, git:// or file:// URL") from None
     except git.GitCommandError as exc:
         raise _clone_error(url, ref, str(exc.stderr or exc)) from None
     return ClonedRepo(dest, url, ref, commit)
@@ -105,9 +106,10 @@ def _fetch_commit(git: Any, url: str, sha: str, dest: Path) -> Any:
 
 
 def _clone_error(url: str, ref: str | None, stderr: str) -> InstallError:
-    lines = [line.strip(" '\"") for line in stderr.strip().splitlines() if line.strip(" '\"")]
-    detail = lines[-1] if lines else "git failed"
-    detail = re.sub(r"^(stderr:\s*)?(fatal|error):\s*", "", detail)
+    lines = [re.sub(r"^stderr:\s*", "", line.strip(" '\"")) for line in stderr.strip().splitlines()]
+    fatal = [line for line in lines if line.startswith(("fatal:", "error:"))]
+    detail = (fatal or [line for line in lines if line] or ["git failed"])[0]
+    detail = re.sub(r"^(fatal|error):\s*", "", detail)
     if ref and re.search(r"not found in upstream|couldn't find remote ref|not our ref|unadvertised", stderr, re.IGNORECASE):
         return InstallError(f"`{url}` has no branch, tag or commit `{ref}`",
                             hint=f"list its tags and branches with `git ls-remote {url}`")

@@ -119,15 +119,16 @@ def packaged_manifest(manifest: Manifest, base_model_name: str, files: dict[str,
 
 
 def resolve_output(output: Path | None, file_name: str) -> Path:
+    """``-o``: a ``.expert`` file name, or a folder (created when missing); default the current folder."""
     if output is None:
         return Path.cwd() / file_name
     output = output.expanduser().absolute()
-    if output.is_dir():
-        return output / file_name
-    if output.suffix != PACKAGE_SUFFIX:
-        raise PackageError(f"`{output}` is neither a folder nor a `.expert` file name",
+    if output.suffix == PACKAGE_SUFFIX and not output.is_dir():
+        return output
+    if output.exists() and not output.is_dir():
+        raise PackageError(f"`{output}` is a file but not a `.expert` file",
                            hint="pass `-o <folder>` or `-o <name>.expert`")
-    return output
+    return output / file_name  # a folder, created when missing
 
 
 def build_package(expert_dir: Path, output: Path | None = None, model: str | None = None,

@@ -72,6 +72,8 @@ def _file_url(raw: str) -> Source:
     path = Path(unquote(url[len("file://"):]))
     if path.is_dir() and is_git_repo(path) and (ref or not (path / MANIFEST_FILE).is_file()):
         return Source(GIT, url, ref, raw)
+    if not path.exists() and (ref or path.suffix == ".git"):
+        return Source(GIT, url, ref, raw)  # let git say what is missing
     if ref:
         raise UsageError(f"`{path}` is not a Git repository, so `#{ref}` cannot be checked out", hint=_SOURCE_HINT)
     return _local(path, raw)

@@ -76,7 +76,8 @@ def validate_package(path: Path, strict: bool = False, extra_checks: Iterable[Ch
         except PackageError as exc:
             return ValidationReport(str(path), "package", strict, [Check("archive is a safe gzip tar", FAIL, exc.message)])
         checks = [Check("archive is a safe gzip tar", PASS, f"{len(members)} members"), _sidecar_check(path)]
-        report = validate_path(folder, strict=strict, kind="package", folder=folder, options=options,
+        report = validate_path(folder, strict=strict, kind="package", folder=folder,
+                               options={**(options or {}), "package_label": path.name},
                                extra_checks=[check_integrity, *extra_checks])
     report.target = str(path)
     for check in report.checks:
@@ -96,7 +97,7 @@ def _sidecar_check(path: Path) -> Check:
 def check_integrity(context: ValidationContext) -> Iterable[Check]:
     """File hashes against the manifest's ``files`` map, then the signature and whether its key is trusted."""
     assert context.manifest is not None and context.folder is not None
-    data, label = context.manifest.data, Path(context.target).name
+    data, label = context.manifest.data, context.options.get("package_label", Path(context.target).name)
     if not isinstance(data.get("files"), dict):
         yield Check("file hashes", WARN, "legacy package without a `files` map; contents cannot be checked")
         yield Check("signature", WARN, "not verifiable without a `files` map (install needs `--allow-unsigned`)")

@@ -43,13 +43,20 @@ def parse_requirement(text: str) -> Requirement:
 
 def satisfies(version: str, spec: str, source: str | None = None) -> bool:
     """Does ``version`` fall in the range ``spec``?"""
-    return any(all(_holds(version, c, source or spec) for c in _comparators(alt))
+    return any(all(_holds(version, c, source or spec) for c in _comparators(alt, source or spec))
                for alt in spec.split("||"))
 
 
-def _comparators(alternative: str) -> list[str]:
-    parts = re.findall(r"(?:>=|<=|==|!=|>|<|=|\^|~)?\s*[^\s,<>=!^~]+|\*", alternative)
-    return [p.strip() for p in parts if p.strip()] or ["*"]
+def _comparators(alternative: str, source: str) -> list[str]:
+    parts = [p.strip() for p in re.findall(r"(?:>=|<=|==|!=|>|<|=|\^|~)?\s*[^\s,<>=!^~]+|\*", alternative)]
+    if re.sub(r"[\s,]", "", "".join(parts)) != re.sub(r"[\s,]", "", alternative):
+        raise _unreadable(source, alternative.strip())
+    return [p for p in parts if p] or ["*"]
+
+
+def _unreadable(source: str, comparator: str) -> UsageError:
+    return UsageError(f"`{source}` has a version range `{comparator}` that cannot be read",
+                      hint="use forms like `^0.3.0`, `>=0.2,<0.4`, `1.x` or an exact `1.2.3`")
 
 
 def _holds(version: str, comparator: str, source: str) -> bool:
@@ -57,8 +64,7 @@ def _holds(version: str, comparator: str, source: str) -> bool:
         return True
     match = _COMPARATOR.match(comparator)
     if not match:
-        raise UsageError(f"`{source}` has a version range `{comparator}` that cannot be read",
-                         hint="use forms like `^0.3.0`, `>=0.2,<0.4`, `1.x` or an exact `1.2.3`")
+        raise _unreadable(source, comparator)
     op, text = match.group(1) or "=", match.group(2)
     parts = text.split("-")[0].split(".")
     wild = next((i for i, p in enumerate(parts) if p in ("x", "X", "*")), None)

@@ -1,0 +1,27 @@
+"""`expert-cli keygen`: a 0600 PEM private key and an ed25519:<hex> public key."""
+
+from __future__ import annotations
+
+import json
+import stat
+from pathlib import Path
+
+from expert_cli.core import paths
+
+
+def test_keygen_default_location_and_json(cli) -> None:
+    result = cli("keygen", "--json")
+    assert result.exit_code == 0, result.stderr
+    document = json.loads(result.stdout)
+    private = Path(document["private_key"])
+    assert private == paths.keys_dir() / "publisher.pem"
+    assert stat.S_IMODE(private.stat().st_mode) == 0o600
+    assert Path(document["public_key"]).read_text().strip() == document["pubkey"]
+    assert document["pubkey"].startswith("ed25519:") and len(document["fingerprint"]) == 16
+
+
+def test_keygen_refuses_to_overwrite(cli, tmp_path: Path) -> None:
+    assert cli("keygen", "-o", tmp_path / "k.pem").exit_code == 0
+    again = cli("keygen", "-o", tmp_path / "k.pem")
+    assert again.exit_code == 2 and "already exists" in again.stderr and "--force" in again.stderr
+    assert cli("keygen", "-o", tmp_path / "k.pem", "--force").exit_code == 0

@@ -1,0 +1,29 @@
+"""`expert-cli trust add|list|rm`."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+
+def test_add_list_rm(cli, tmp_path: Path) -> None:
+    pair = json.loads(cli("keygen", "-o", tmp_path / "acme.pem", "--json").stdout)
+    added = cli("trust", "add", pair["public_key"], "--json")
+    assert added.exit_code == 0 and json.loads(added.stdout)["name"] == "acme"
+    again = cli("trust", "add", pair["public_key"], "--json")
+    assert json.loads(again.stdout)["added"] is False
+    listed = json.loads(cli("trust", "list", "--json").stdout)
+    assert [(k["name"], k["fingerprint"]) for k in listed] == [("acme", pair["fingerprint"])]
+    table = cli("trust", "list")
+    assert "acme" in table.stdout and pair["fingerprint"] in table.stdout
+    assert cli("trust", "rm", pair["fingerprint"]).exit_code == 0
+    assert json.loads(cli("trust", "list", "--json").stdout) == []
+
+
+def test_inline_key_and_errors(cli) -> None:
+    result = cli("trust", "add", "ed25519:" + "11" * 32, "--name", "inline", "--json")
+    assert result.exit_code == 0 and json.loads(result.stdout)["name"] == "inline"
+    bad = cli("trust", "add", "ed25519:xyz")
+    assert bad.exit_code == 1 and "is not an Ed25519 public key" in bad.stderr
+    missing = cli("trust", "rm", "nobody")
+    assert missing.exit_code == 2 and "no trusted key `nobody` (trusted: `inline`)" in missing.stderr

@@ -1,0 +1,205 @@
+"""Installs from real Git repositories: a local bare repo (file://), `git daemon` on 127.0.0.1, tags, branches,
+commits, release files, LFS pointers, hooks that must never run, and `update`."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from package_helpers import write_expert
+
+from expert_cli.core import paths
+from expert_cli.core.errors import InstallError, SignatureError
+from expert_cli.core.installer import InstallOptions
+from expert_cli.core.lifecycle import install_expert, update_expert
+from expert_cli.core.packaging import build_package
+from expert_cli.core.registry import read_registry
+from expert_cli.core.signing import generate_keypair, sign_package
+from expert_cli.core.trust import add_trusted_key
+
+pytestmark = pytest.mark.skipif(shutil.which("git") is None, reason="git is not installed")
+GIT_ENV = {"GIT_AUTHOR_NAME": "T", "GIT_AUTHOR_EMAIL": "t@example.com", "GIT_COMMITTER_NAME": "T",
+           "GIT_COMMITTER_EMAIL": "t@example.com", "GIT_CONFIG_GLOBAL": os.devnull, "GIT_CONFIG_NOSYSTEM": "1"}
+
+
+def git(*args: str, cwd: Path | None = None, env: dict[str, str] | None = None) -> str:
+    result = subprocess.run(["git", *args], cwd=cwd, env={**os.environ, **GIT_ENV, **(env or {})},
+                            capture_output=True, text=True, check=True)
+    return result.stdout.strip()
+
+
+def commit_release(work: Path, adapter: Path, keys: Path, version: str, tag: str | None = None) -> None:
+    """Add a signed release file of expert-demo ``version`` (the repo keeps older releases too)."""
+    source = write_expert(work.parent / f"src-{version}", adapter, version=version)
+    shutil.copyfile(source / "manifest.json", work / "manifest.json")
+    package = build_package(source, work / "releases").path
+    sign_package(package, keys)
+    git("add", "-A", cwd=work)
+    git("commit", "-q", "-m", f"release {version}", cwd=work)
+    if tag:
+        git("tag", tag, cwd=work)
+
+
+@pytest.fixture(scope="module")
+def origin(tiny_adapter: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """A bare repo: v0.1.0 and v0.2.0 tagged on main, 0.3.0 on branch `dev`; releases signed by one key."""
+    root = tmp_path_factory.mktemp("origin")
+    pair = generate_keypair(root / "publisher.pem")
+    work = root / "work"
+    work.mkdir()
+    git("init", "-q", "-b", "main", cwd=work)
+    commit_release(work, tiny_adapter, pair.private_key, "0.1.0", "v0.1.0")
+    commit_release(work, tiny_adapter, pair.private_key, "0.2.0", "v0.2.0")
+    git("checkout", "-q", "-b", "dev", cwd=work)
+    commit_release(work, tiny_adapter, pair.private_key, "0.3.0")
+    git("checkout", "-q", "main", cwd=work)
+    git("clone", "-q", "--bare", str(work), str(root / "repo.git"))
+    return {"root": root, "bare": root / "repo.git", "work": work, "pub": pair.public_key, "key": pair.private_key}
+
+
+@pytest.fixture
+def trusted(origin: dict[str, Path]) -> dict[str, Path]:
+    add_trusted_key(origin["pub"])
+    return origin
+
+
+@pytest.mark.parametrize("source, version", [
+    ("file://{bare}#v0.1.0", "0.1.0"),
+    ("git+file://{bare}@v0.1.0", "0.1.0"),
+    ("file://{bare}", "0.2.0"),
+    ("{bare}", "0.2.0"),
+    ("file://{bare}#dev", "0.3.0"),
+])
+def test_install_by_tag_branch_and_default_ref(trusted: dict[str, Path], source: str, version: str) -> None:
+    text = source.format(bare=trusted["bare"])
+    result = install_expert(text)
+    assert (result.name, result.version, result.trust) == ("expert-demo", version, "trusted")
+    entry = read_registry().get("expert-demo", version)
+    assert entry.source == text and len(entry.extra["git"]["commit"]) == 40
+
+
+def test_install_by_full_commit_id(trusted: dict[str, Path]) -> None:
+    sha = git("rev-parse", "v0.1.0^{commit}", cwd=trusted["work"])
+    assert install_expert(f"file://{trusted['bare']}#{sha}").version == "0.1.0"
+
+
+def test_releases_still_need_a_trusted_signature(origin: dict[str, Path]) -> None:
+    with pytest.raises(SignatureError, match="not in your trusted keys"):
+        install_expert(f"file://{origin['bare']}#v0.1.0")
+    assert read_registry().experts() == []
+
+
+def test_missing_repo_and_missing_ref_are_clear_errors(trusted: dict[str, Path], tmp_path: Path) -> None:
+    with pytest.raises(InstallError, match="cannot clone"):
+        install_expert(f"file://{tmp_path}/nowhere.git#main")
+    with pytest.raises(InstallError) as info:
+        install_expert(f"file://{trusted['bare']}#v9.9.9")
+    assert "has no branch, tag or commit `v9.9.9`" in info.value.message and "git ls-remote" in info.value.hint
+    assert read_registry().experts() == [] and not any(paths.tmp_dir().iterdir())
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture
+def git_daemon(origin: dict[str, Path]) -> Iterator[str]:
+    port = _free_port()
+    process = subprocess.Popen(["git", "daemon", "--reuseaddr", "--export-all", f"--base-path={origin['root']}",
+                                "--listen=127.0.0.1", f"--port={port}", str(origin["root"])],
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            with socket.socket() as sock:
+                if sock.connect_ex(("127.0.0.1", port)) == 0:
+                    break
+            time.sleep(0.05)
+        yield f"git://127.0.0.1:{port}/repo.git"
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+
+
+def test_install_over_the_git_protocol(trusted: dict[str, Path], git_daemon: str) -> None:
+    assert install_expert(f"{git_daemon}#v0.1.0").version == "0.1.0"
+    assert install_expert(git_daemon).version == "0.2.0"
+
+
+def test_hooks_never_run(trusted: dict[str, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    hooks, template = tmp_path / "hooks", tmp_path / "template"
+    marker = tmp_path / "hook-ran"
+    for folder in (hooks, template / "hooks"):
+        folder.mkdir(parents=True)
+        hook = folder / "post-checkout"
+        hook.write_text(f"#!/bin/sh\necho ran >> {marker}\n")
+        hook.chmod(0o755)
+    config = tmp_path / "gitconfig"
+    config.write_text(f"[core]\n\thooksPath = {hooks}\n[init]\n\ttemplateDir = {template}\n")
+    git("clone", "-q", str(trusted["bare"]), str(tmp_path / "plain"), env={"GIT_CONFIG_GLOBAL": str(config)})
+    assert marker.exists(), "the hook should run for a plain clone, or this test proves nothing"
+    marker.unlink()
+    monkeypatch.setenv("GIT_CONFIG_GLOBAL", str(config))
+    install_expert(f"file://{trusted['bare']}#v0.1.0")
+    assert not marker.exists()
+
+
+def _repo_with(tmp_path: Path, files: dict[str, bytes]) -> Path:
+    work = tmp_path / "w"
+    work.mkdir()
+    git("init", "-q", "-b", "main", cwd=work)
+    for name, data in files.items():
+        (work / name).parent.mkdir(parents=True, exist_ok=True)
+        (work / name).write_bytes(data)
+    git("add", "-A", cwd=work)
+    git("commit", "-q", "-m", "init", cwd=work)
+    return work
+
+
+def test_lfs_pointer_is_detected_and_explained(tmp_path: Path) -> None:
+    pointer = b"version https://git-lfs.github.com/spec/v1\noid sha256:" + b"a" * 64 + b"\nsize 26000000\n"
+    work = _repo_with(tmp_path, {"expert-demo-qwen3-0-6b.v0.3.0.expert": pointer})
+    with pytest.raises(InstallError) as info:
+        install_expert(f"file://{work}#main")
+    assert "Git LFS pointer" in info.value.message or "git-lfs" in info.value.message
+    assert "git-lfs" in (info.value.hint or "") + info.value.message
+
+
+def test_repo_folder_without_releases_installs_unsigned_only_when_allowed(tiny_adapter: Path, tmp_path: Path) -> None:
+    expert = write_expert(tmp_path / "e", tiny_adapter, layout="root", rows=0)
+    work = _repo_with(tmp_path, {p.name: p.read_bytes() for p in expert.iterdir() if p.is_file()})
+    with pytest.raises(SignatureError, match="not signed"):
+        install_expert(f"file://{work}#main")
+    result = install_expert(f"file://{work}#main", InstallOptions(allow_unsigned=True))
+    assert result.trust == "unsigned" and not (Path(result.path) / ".git").exists()
+
+
+def test_update_follows_the_recorded_branch(trusted: dict[str, Path], tiny_adapter: Path, tmp_path: Path) -> None:
+    bare = tmp_path / "repo.git"
+    shutil.copytree(trusted["bare"], bare)
+    source = f"git+file://{bare}@main"
+    install_expert(source)
+    assert update_expert("demo").status == "up-to-date"
+    work = tmp_path / "work"
+    git("clone", "-q", str(bare), str(work))
+    commit_release(work, tiny_adapter, trusted["key"], "0.4.0")
+    git("push", "-q", "origin", "main", cwd=work)
+    result = update_expert("demo")
+    assert (result.status, result.previous_version, result.version) == ("updated", "0.2.0", "0.4.0")
+    assert [e.spec for e in read_registry().experts()] == ["expert-demo@0.4.0"]
+    assert not paths.install_dir("expert-demo", "0.2.0").exists()
+
+
+def test_update_of_a_file_install_is_refused(trusted: dict[str, Path], tmp_path: Path) -> None:
+    release = sorted((trusted["work"] / "releases").glob("*.expert"))[0]
+    install_expert(str(release))
+    with pytest.raises(InstallError, match="not from Git"):
+        update_expert("demo")

@@ -1,0 +1,90 @@
+"""Crash safety: installs killed with SIGKILL at random points, and many installs at once.
+
+After every kill the registry must parse and must never list a version whose folder is missing or
+incomplete (every file of the manifest's ``files`` map present with its SHA-256)."""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from package_helpers import sha256, write_expert
+
+from expert_cli.core import paths
+from expert_cli.core.installer import InstallOptions
+from expert_cli.core.lifecycle import install_expert
+from expert_cli.core.packaging import build_package
+from expert_cli.core.registry import read_registry
+
+pytestmark = pytest.mark.slow
+WORKER = """
+import sys
+from expert_cli.core.installer import InstallOptions
+from expert_cli.core.lifecycle import install_expert, uninstall_expert
+packages = sys.argv[1:]
+print("ready", flush=True)
+step = 0
+while True:
+    install_expert(packages[step % len(packages)], InstallOptions(allow_unsigned=True, force=True))
+    if step % 4 == 3:
+        uninstall_expert("expert-crash@0.2.0")
+    step += 1
+"""
+
+
+def assert_registry_consistent() -> int:
+    """The registry parses and every listed version is complete on disk; returns how many are listed."""
+    entries = read_registry().experts()
+    for entry in entries:
+        folder = Path(entry.path)
+        assert folder.is_dir(), f"{entry.spec} is listed but {folder} is missing"
+        files = json.loads((folder / "manifest.json").read_text())["files"]
+        for name, digest in files.items():
+            assert (folder / name).is_file() and sha256(folder / name) == digest, f"{entry.spec}: {name} is incomplete"
+        assert sorted(p.relative_to(folder).as_posix() for p in folder.rglob("*") if p.is_file()) == \
+            sorted([*files, "manifest.json"])
+    return len(entries)
+
+
+def test_sigkill_at_random_points_never_corrupts_the_registry(tiny_adapter: Path, tmp_path: Path) -> None:
+    packages = []
+    for version in ("0.1.0", "0.2.0", "0.3.0"):
+        expert = write_expert(tmp_path / version, tiny_adapter, "expert-crash", version=version, with_tests=True)
+        (expert / "tests" / "blob.bin").write_bytes(os.urandom(3 << 20))  # widens the extract/move windows
+        packages.append(str(build_package(expert, tmp_path, include_tests=True).path))
+    rng = random.Random(1234)
+    killed_while_running = 0
+    for _ in range(50):
+        worker = subprocess.Popen([sys.executable, "-c", WORKER, *packages], stdout=subprocess.PIPE,
+                                  stderr=subprocess.PIPE, text=True)
+        assert worker.stdout.readline().strip() == "ready", worker.stderr.read()
+        time.sleep(rng.uniform(0.0, 0.5))
+        killed_while_running += worker.poll() is None
+        worker.send_signal(signal.SIGKILL)
+        worker.wait()
+        worker.stdout.close()
+        worker.stderr.close()
+        assert_registry_consistent()
+    assert killed_while_running == 50
+    install_expert(packages[0], InstallOptions(allow_unsigned=True, force=True))  # the lock and staging recover
+    assert assert_registry_consistent() >= 1
+    assert not any(paths.tmp_dir().iterdir())
+
+
+def test_twenty_parallel_installs_of_distinct_experts(tiny_adapter: Path, tmp_path: Path) -> None:
+    packages = [build_package(write_expert(tmp_path / f"e{i}", tiny_adapter, f"expert-p{i:02d}", rows=5),
+                              tmp_path).path for i in range(20)]
+    processes = [subprocess.Popen([sys.executable, "-m", "expert_cli", "install", str(p), "--allow-unsigned", "--json"],
+                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for p in packages]
+    outputs = [process.communicate(timeout=300) for process in processes]
+    assert [p.returncode for p in processes] == [0] * 20, [err for _, err in outputs if err]
+    assert sorted(json.loads(out)["name"] for out, _ in outputs) == [f"expert-p{i:02d}" for i in range(20)]
+    assert [e.name for e in read_registry().experts()] == [f"expert-p{i:02d}" for i in range(20)]
+    assert assert_registry_consistent() == 20
