@@ -192,6 +192,11 @@ def _swap_into_place(staged: Path, target: Path, scratch: Path, registry: Regist
         os.rename(staged, target)
         registry.add(entry)
         write_registry(registry)
+    except OSError as exc:
+        _rollback(staged, target, previous, registry, existing, entry)
+        raise InstallError(f"could not move `{entry.spec}` into `{target}`: {exc.strerror or exc}; "
+                           "the install tree and the registry were left as they were",
+                           hint=f"check free space and permissions under `{paths.expert_home()}`") from exc
     except BaseException:
         _rollback(staged, target, previous, registry, existing, entry)
         raise
@@ -228,7 +233,10 @@ def move_out_of_tree(folder: Path, trash: Path) -> bool:
         return False
     if root not in resolved.parents or not resolved.is_dir():
         return False
-    os.rename(resolved, trash)
+    try:
+        os.rename(resolved, trash)
+    except OSError:  # another filesystem (a symlinked tree): delete in place
+        shutil.rmtree(resolved, ignore_errors=True)
     parent = resolved.parent
     if parent != root and not any(parent.iterdir()):
         parent.rmdir()

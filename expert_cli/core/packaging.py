@@ -7,7 +7,7 @@ Layout (flat, as the original): ``manifest.json`` first, then sorted: the PEFT a
 
 Weights are looked up where ``train`` writes them, ``EXPERT_DIR/weights/<model_slug>/adapter/`` (or the
 checkpoint named by ``training.packaging_checkpoint`` under ``weights/<model_slug>/checkpoints/``), then in
-the expert root (the original's convention). The packaged manifest is the author's JSON with only the
+the expert root (the original's convention, where authors copied the chosen checkpoint). The packaged manifest is the author's JSON with only the
 selected base model kept and a ``files`` map (path -> SHA-256) added; any old ``integrity`` block is dropped.
 """
 
@@ -63,9 +63,10 @@ def find_weights_dir(manifest: Manifest, expert_dir: Path, base_model_name: str)
     slug_dir = expert_dir / "weights" / model_slug(base_model_name)
     checkpoint = manifest.training.get("packaging_checkpoint")
     if isinstance(checkpoint, str) and checkpoint and checkpoint != "final":
-        candidates = [slug_dir / "checkpoints" / checkpoint, slug_dir / checkpoint]
+        # the original copied the chosen checkpoint into the expert root by hand: that is the last place
+        candidates = [slug_dir / "checkpoints" / checkpoint, slug_dir / checkpoint, expert_dir]
     else:
-        candidates = [slug_dir / "adapter", expert_dir]
+        candidates = [slug_dir / "adapter", slug_dir / "final", expert_dir]
     for candidate in candidates:
         if all((candidate / name).is_file() for name in WEIGHT_FILES):
             return candidate

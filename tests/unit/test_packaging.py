@@ -81,7 +81,7 @@ def test_packaging_checkpoint_is_honoured(tiny_adapter: Path, tmp_path: Path) ->
     data = json.loads((expert / "manifest.json").read_text())
     data["training"]["packaging_checkpoint"] = "checkpoint-7"
     (expert / "manifest.json").write_text(json.dumps(data))
-    with pytest.raises(PackageError, match="checkpoint-7"):
+    with pytest.raises(PackageError, match="checkpoint-7"):  # never silently another adapter
         build_package(expert, tmp_path)
     checkpoint = expert / "weights" / "tiny-qwen3" / "checkpoints" / "checkpoint-7"
     (expert / "weights" / "tiny-qwen3" / "adapter").rename(checkpoint.parent.mkdir(parents=True) or checkpoint)
@@ -153,3 +153,25 @@ def test_exemplars_from_the_original_datasets(file_name: str, tmp_path: Path) ->
 
 def test_package_file_name_uses_the_model_slug() -> None:
     assert package_file_name("expert-sql", "F:/models/Qwen3-0.6B", "0.3.0") == "expert-sql-qwen3-0-6b.v0.3.0.expert"
+
+
+def test_a_real_manifest_stays_schema_valid_after_package_and_sign(tiny_adapter: Path, tmp_path: Path,
+                                                                     fixtures_dir: Path) -> None:
+    import shutil
+
+    from expert_cli.core.signing import generate_keypair, sign_package
+    from expert_cli.core.verify import validate_package
+
+    expert = tmp_path / "expert-sql"
+    expert.mkdir()
+    shutil.copyfile(fixtures_dir / "expert-sql-manifest.json", expert / "manifest.json")
+    shutil.copyfile(fixtures_dir / "expert-sql-grammar.gbnf", expert / "grammar.gbnf")
+    for name in ("adapter_config.json", "adapter_model.safetensors"):
+        shutil.copyfile(tiny_adapter / name, expert / name)
+    package = build_package(expert, tmp_path).path
+    assert package.name == "expert-sql-qwen3-0-6b.v0.3.0.expert"
+    sign_package(package, generate_keypair(tmp_path / "k.pem").private_key)
+    report = validate_package(package, strict=True)
+    checks = {c.name: c.status for c in report.checks}
+    assert checks["JSON Schema (strict)"] == "pass", [str(p) for c in report.checks for p in c.problems]
+    assert checks["file hashes"] == "pass" and checks["signature"] == "warn"  # valid, but the key is not trusted
