@@ -92,3 +92,10 @@ def load_base_model(path: Path, placement: Placement, rope_scaling: Any = None) 
     for parameter in model.parameters():
         parameter.requires_grad_(False)
     return model, tokenizer
+
+
+def disable_loading_progress() -> None:
+    """Turn off transformers' own ``Loading weights`` bars, process-wide (for a CLI that shows no progress)."""
+    from transformers.utils import logging
+
+    logging.disable_progress_bar()

@@ -1,0 +1,161 @@
+"""The interactive side of ``expert-cli chat``: read a line, answer it (streamed) or run a slash command.
+
+Answers go to stdout; the prompt marker, command output and notices go to stderr, so a transcript of
+stdout holds the answers only. Ctrl-C during an answer stops that answer; Ctrl-D or ``/exit`` ends.
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import TYPE_CHECKING
+
+from expert_cli.cli._app import print_error
+from expert_cli.core.errors import ExpertError
+
+if TYPE_CHECKING:
+    from expert_cli.chat_session import ChatSession
+
+PROMPT_MARK = ">>> "
+HELP = """commands:
+  /experts          show this chat's experts and who answers
+  /experts a,b      force these experts on every prompt (composed, equal weights)
+  /experts none     force the bare base model
+  /experts auto     route every prompt again (all experts with --no-route)
+  /route            show the last routing decision and why
+  /reset            forget the conversation so far
+  /help             this list
+  /exit             leave (also /quit or Ctrl-D)"""
+
+
+def say(text: str) -> None:
+    sys.stderr.write(text + "\n")
+    sys.stderr.flush()
+
+
+def run_repl(session: ChatSession, first_prompt: str | None, *, stream: bool, debug: bool) -> None:
+    """Read prompts until ``/exit`` or end of input; a failing turn reports its error and the chat goes on."""
+    _enable_line_editing()
+    names = ", ".join(entry.spec for entry in session.experts) or "no experts"
+    say(f"chat with {names} on `{session.setup.base_model}` ({session.mode}); /help lists the commands")
+    pending = [first_prompt] if first_prompt and first_prompt.strip() else []
+    while True:
+        line = pending.pop() if pending else read_line()
+        if line is None:
+            return
+        line = line.strip()
+        if not line:
+            continue
+        try:
+            if line.startswith("/"):
+                if not run_command(session, line):
+                    return
+            else:
+                answer(session, line, stream=stream, debug=debug)
+        except ExpertError as exc:
+            print_error(exc.message, exc.hint)
+
+
+def read_line() -> str | None:
+    """One line from stdin (the marker on stderr); None at end of input or on Ctrl-C at the prompt."""
+    sys.stderr.write(PROMPT_MARK)
+    sys.stderr.flush()
+    try:
+        if sys.stdin.isatty():
+            return input()  # through readline: line editing and history
+        line = sys.stdin.readline()
+    except (KeyboardInterrupt, EOFError):
+        say("")
+        return None
+    return line if line else None
+
+
+def answer(session: ChatSession, text: str, *, stream: bool, debug: bool) -> None:
+    from expert_cli.cli.chat import write_debug
+
+    if stream:
+        chat_stream = session.stream(text)
+        try:
+            for piece in chat_stream:
+                sys.stdout.write(piece)
+                sys.stdout.flush()
+        except KeyboardInterrupt:
+            say("\n[stopped]")
+        reply = chat_stream.close()
+        sys.stdout.write("\n")
+    else:
+        reply = session.ask(text)
+        sys.stdout.write(reply.answer + "\n")
+    sys.stdout.flush()
+    if debug:
+        write_debug(reply)
+
+
+def run_command(session: ChatSession, line: str) -> bool:
+    """Run one slash command; False when the chat should end."""
+    command, _, argument = line.partition(" ")
+    command, argument = command.lower(), argument.strip()
+    if command in ("/exit", "/quit"):
+        return False
+    if command == "/help":
+        say(HELP)
+    elif command == "/reset":
+        session.reset()
+        say("history cleared")
+    elif command == "/route":
+        show_route(session)
+    elif command == "/experts":
+        if argument:
+            force(session, argument)
+        show_experts(session)
+    else:
+        print_error(f"unknown command `{command}`", hint="`/help` lists the commands")
+    return True
+
+
+def force(session: ChatSession, argument: str) -> None:
+    from expert_cli.chat_setup import split_expert_list
+
+    word = argument.lower()
+    if word == "auto":
+        session.force_experts(None)
+    elif word == "none":
+        session.force_experts([])
+    else:
+        session.force_experts(split_expert_list(argument))
+
+
+def show_experts(session: ChatSession) -> None:
+    if not session.experts:
+        say(f"no experts: the base model `{session.setup.base_model}` answers every prompt")
+        return
+    modes = {"routed": "routed per prompt", "all": "all composed on every prompt (--no-route)",
+             "forced": "forced: " + (", ".join(session.forced or []) or "none, the base model answers")}
+    last = session.last.weights if session.last else {}
+    lines = [f"experts ({modes[session.mode]}):"]
+    for entry in session.experts:
+        used = f"  weight {last[entry.name]:g} in the last answer" if entry.name in last else ""
+        lines.append(f"  {entry.spec}{used}")
+    say("\n".join(lines))
+
+
+def show_route(session: ChatSession) -> None:
+    from expert_cli.cli.chat import describe_composition
+    from expert_cli.cli.route import render_decision
+
+    reply = session.last
+    if reply is None:
+        say("no prompt answered yet")
+    elif reply.decision is not None:
+        say(render_decision(reply.decision))
+    else:
+        reasons = {"forced": "forced with /experts", "all": "routing is off (--no-route)", "base": "no experts"}
+        say(f"{describe_composition(reply)}; not routed: {reasons.get(reply.mode, reply.mode)}")
+
+
+def _enable_line_editing() -> None:
+    """Arrow keys and history at the prompt, when reading from a terminal."""
+    if sys.stdin.isatty():
+        try:
+            import readline  # noqa: F401
+        except ImportError:  # not available on every platform
+            pass

@@ -1,0 +1,141 @@
+"""``expert-cli chat``: one-shot answers for scripts, or an interactive session, routed among experts."""
+
+from __future__ import annotations
+
+import sys
+from typing import TYPE_CHECKING
+
+import typer
+
+from expert_cli.cli._app import app, handle_errors, print_json, print_warning
+from expert_cli.cli._progress import progress_wanted
+from expert_cli.core.errors import UsageError
+
+if TYPE_CHECKING:
+    from expert_cli.chat_session import ChatReply, ChatSession
+
+
+@app.command("chat")
+@handle_errors
+def chat_command(
+    experts: str | None = typer.Option(
+        None, "--experts", help="Installed experts to chat with, comma-separated (sql,neo4j@0.2.0)."),
+    all_experts: bool = typer.Option(False, "--all", help="Chat with every installed expert (the default)."),
+    prompt: str | None = typer.Option(None, "-p", "--prompt", help="Answer this prompt and exit (else stdin)."),
+    max_tokens: int | None = typer.Option(None, "--max-tokens", help="Most new tokens per answer."),
+    temperature: float | None = typer.Option(None, "--temperature", help="Sampling temperature (0 = greedy)."),
+    top_p: float | None = typer.Option(None, "--top-p", help="Nucleus sampling mass, in (0, 1]."),
+    top_k: int | None = typer.Option(None, "--top-k", help="Sample among the k likeliest tokens (0 = off)."),
+    device: str | None = typer.Option(None, "--device", help="auto (default), cpu, cuda, cuda:N or mps."),
+    base_model: str | None = typer.Option(
+        None, "--base-model", help="Alone: chat with this bare base model. With experts: where to read their base."),
+    no_route: bool = typer.Option(False, "--no-route", help="Compose all chosen experts on every prompt."),
+    show_reasoning: bool = typer.Option(False, "--show-reasoning", help="Let the model think and keep <think>."),
+    stream: bool | None = typer.Option(
+        None, "--stream/--no-stream", help="Print the answer as it is generated [default: on a terminal]."),
+    interactive: bool = typer.Option(False, "-i", "--interactive", help="Hold a conversation (the default on a terminal)."),
+    debug: bool = typer.Option(False, "--debug", help="Routing decision and timing on stderr."),
+    json_output: bool = typer.Option(False, "--json", help="One-shot: print the answer and its details as JSON."),
+    no_grammar: bool = typer.Option(False, "--no-grammar", help="Do not constrain answers with the expert's grammar."),
+) -> None:
+    """Chat with installed experts: a router picks the experts (or the base model) for every prompt.
+
+    One-shot with --prompt, or when stdin is piped: only the answer goes to stdout, so
+    `sql=$(expert-cli chat --experts sql -p "users older than 30")` works. Interactive on a terminal or with -i:
+    /experts shows the experts and forces some (/experts a,b | none | auto), /route shows the last routing
+    decision, /reset forgets the history, /help, /exit.
+
+    \b
+    Whose settings win when the router composes several experts:
+      1. Flags (--max-tokens, --temperature, --top-p, --top-k, --no-grammar) override everything.
+      2. Otherwise the lead expert, the one with the highest weight (ties: best router score, then
+         priority, then name; with --no-route or /experts: the first named), decides the prompt template,
+         the decoding parameters of its manifest and its grammar.
+      3. The other experts add only their adapters, scaled by their weights.
+      4. The bare base model uses its chat template, default decoding and no grammar.
+    """
+    from expert_cli.chat_session import ChatSettings, open_chat
+    from expert_cli.chat_setup import split_expert_list
+
+    if experts is not None and all_experts:
+        raise UsageError("`--experts` and `--all` cannot be used together", hint="pass one of them")
+    text = one_shot_prompt(prompt, interactive)
+    if text is not None and not text.strip():
+        raise UsageError("the prompt is empty", hint='pass some text, e.g. `expert-cli chat --prompt "list all users"`')
+    if text is None and json_output:
+        raise UsageError("`--json` is for one-shot answers", hint="pass `--prompt TEXT` or pipe the prompt on stdin")
+    settings = ChatSettings(
+        experts=split_expert_list(experts) if experts is not None else None, base_model=base_model, device=device,
+        route=not no_route, grammar=not no_grammar, show_reasoning=show_reasoning,
+        progress=progress_wanted(json_output=json_output),
+        overrides={"max_tokens": max_tokens, "temperature": temperature, "top_p": top_p, "top_k": top_k})
+    with open_chat(settings) as session:
+        for warning in session.setup.warnings:
+            print_warning(warning)
+        if text is not None:
+            answer_once(session, text, stream=stream if stream is not None else sys.stdout.isatty(),
+                        json_output=json_output, debug=debug)
+        else:
+            from expert_cli.cli._chat_repl import run_repl
+
+            run_repl(session, prompt, stream=stream is not False, debug=debug)
+
+
+def one_shot_prompt(prompt: str | None, interactive: bool) -> str | None:
+    """The one-shot prompt (``--prompt``, or piped stdin), or None for an interactive session."""
+    if interactive:
+        return None
+    if prompt is not None:
+        return prompt
+    if sys.stdin.isatty():
+        return None
+    return sys.stdin.read()
+
+
+def answer_once(session: ChatSession, text: str, *, stream: bool, json_output: bool, debug: bool) -> None:
+    """Only the answer on stdout (or the JSON document); routing and timing on stderr with ``--debug``."""
+    if stream and not json_output:
+        chat_stream = session.stream(text)
+        try:
+            for piece in chat_stream:
+                sys.stdout.write(piece)
+                sys.stdout.flush()
+        finally:
+            reply = chat_stream.close()
+            sys.stdout.write("\n")
+            sys.stdout.flush()
+    else:
+        reply = session.ask(text)
+    if debug:
+        write_debug(reply)
+    if json_output:
+        print_json(reply.to_dict())
+    elif not stream:
+        sys.stdout.write(reply.answer + "\n")
+        sys.stdout.flush()
+
+
+def describe_composition(reply: ChatReply) -> str:
+    if not reply.experts:
+        return f"experts: none, the base model `{reply.base_model}` answers"
+    parts = [f"{name}@{reply.versions.get(name, '?')} (weight {weight:g})" for name, weight in reply.weights.items()]
+    return f"experts ({reply.mode}): " + ", ".join(parts)
+
+
+def write_debug(reply: ChatReply) -> None:
+    """The routing decision with its reasons, the composition and the timing, on stderr."""
+    from expert_cli.cli.route import render_decision
+
+    lines = []
+    if reply.decision is not None:
+        lines += [f"route: {line}" for line in render_decision(reply.decision).splitlines()]
+    lines.append(describe_composition(reply))
+    timing = reply.timing
+    speed = reply.tokens / timing["generation_s"] if timing.get("generation_s") else 0.0
+    lines.append(f"timing: route {timing.get('route_ms', 0):.3f} ms, load {timing.get('load_s', 0):.3f} s, "
+                 f"generation {timing.get('generation_s', 0):.3f} s, total {reply.latency_s:.3f} s")
+    lines.append(f"tokens: {reply.prompt_tokens} prompt, {reply.tokens} answer ({speed:.1f}/s), "
+                 f"finish {reply.finish_reason}" + (f", {reply.history_dropped} old exchanges dropped"
+                                                     if reply.history_dropped else ""))
+    sys.stderr.write("\n".join(lines) + "\n")
+    sys.stderr.flush()
