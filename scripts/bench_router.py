@@ -17,7 +17,9 @@ Writes ``router.json`` and ``router.md`` to ``--out``.
 from __future__ import annotations
 
 import argparse
+import gc
 import json
+import os
 import statistics
 import sys
 import time
@@ -99,11 +101,12 @@ def evaluate(route: Callable[[str], list[str]], prompts: list[dict[str, Any]], l
     }
 
 
-def accuracy_report(prompts: list[dict[str, Any]]) -> dict[str, Any]:
+def accuracy_report(prompts: list[dict[str, Any]], semantic_model: str | None = None) -> dict[str, Any]:
     report = {}
     for label, experts in expert_sets().items():
         loaded = {m.name for m, _ in experts}
-        router = Router([RouterCandidate.from_manifest(m, ex) for m, ex in experts])
+        candidates = [RouterCandidate.from_manifest(m, ex) for m, ex in experts]
+        router = Router(candidates)
         original = OriginalChatRouter([m.data for m, _ in experts])
         keyword = OriginalKeywordRouter([m.data for m, _ in experts])
         report[label] = {
@@ -113,6 +116,11 @@ def accuracy_report(prompts: list[dict[str, Any]]) -> dict[str, Any]:
             "original_chat_5_1": evaluate(lambda p, r=original: _one(r.route(p)), prompts, loaded),
             "original_route_5_2": evaluate(lambda p, r=keyword: _one(r.route(p)), prompts, loaded),
         }
+        if semantic_model:
+            from expert_cli.inference.router_semantic import SemanticScorer
+
+            semantic = Router(candidates, semantic=SemanticScorer(semantic_model))
+            report[label]["router_semantic"] = evaluate(lambda p, r=semantic: r.route(p).experts, prompts, loaded)
     return report
 
 
@@ -128,13 +136,18 @@ def percentiles(samples_ns: list[int]) -> dict[str, float]:
 
 
 def time_calls(route: Callable[[str], Any], queries: list[str], repeats: int) -> list[int]:
+    """Nanoseconds per call; the garbage collector is paused while timing, as ``timeit`` does."""
     samples = []
     clock = time.perf_counter_ns
-    for _ in range(repeats):
-        for query in queries:
-            start = clock()
-            route(query)
-            samples.append(clock() - start)
+    gc.disable()
+    try:
+        for _ in range(repeats):
+            for query in queries:
+                start = clock()
+                route(query)
+                samples.append(clock() - start)
+    finally:
+        gc.enable()
     return samples
 
 
@@ -164,12 +177,16 @@ def _as_manifest_dict(candidate: RouterCandidate) -> dict[str, Any]:
 
 
 def markdown(results: dict[str, Any]) -> str:
+    keys = ["router", "original_chat_5_1", "original_route_5_2"]
+    titles = ["router", "original 5.1 (chat)", "original 5.2 (route)"]
+    if any("router_semantic" in entry for entry in results["accuracy"].values()):
+        keys.insert(1, "router_semantic")
+        titles.insert(1, "router + semantic")
     lines = ["# Router benchmark", "", f"Prompts: {results['prompts']} labelled ({results['prompt_file']}).", "",
              "## Accuracy (exact set of chosen experts)", "",
-             "| expert set | experts | router | original 5.1 (chat) | original 5.2 (route) |", "|---|---|---|---|---|"]
+             "| expert set | experts | " + " | ".join(titles) + " |", "|---|---|" + "---|" * len(keys)]
     for label, entry in results["accuracy"].items():
-        cells = [f"{entry[k]['accuracy']:.1%} ({entry[k]['correct']}/{entry[k]['total']})"
-                 for k in ("router", "original_chat_5_1", "original_route_5_2")]
+        cells = [f"{entry[k]['accuracy']:.1%} ({entry[k]['correct']}/{entry[k]['total']})" for k in keys]
         lines.append(f"| {label} | {', '.join(entry['experts'])} | " + " | ".join(cells) + " |")
     for label, entry in results["accuracy"].items():
         lines += ["", f"### By category: {label}", "", "| category | router | original 5.1 | original 5.2 |", "|---|---|---|---|"]
@@ -183,7 +200,8 @@ def markdown(results: dict[str, Any]) -> str:
         ours, theirs = entry["router"], entry["original_chat_5_1"]
         lines.append(f"| {entry['experts']} | {entry['build_ms']} ms | {ours['p50_us']} us | {ours['p99_us']} us | "
                      f"<= {entry['goal_p50_us']:g} us | {theirs['p50_us']} us | {theirs['p99_us']} us |")
-    lines += ["", f"Python {sys.version.split()[0]}; {results['repeats']} repeats per query.", ""]
+    lines += ["", (f"Python {sys.version.split()[0]}, {os.cpu_count()} CPUs, load average {results['load']}; "
+              f"{results['repeats']} repeats per query, garbage collector paused while timing."), ""]
     return "\n".join(lines)
 
 
@@ -193,11 +211,13 @@ def main() -> int:
     parser.add_argument("--out", type=Path, default=ROOT / "bench-results")
     parser.add_argument("--repeats", type=int, default=20)
     parser.add_argument("--show-misses", action="store_true", help="Print the router's wrong decisions.")
+    parser.add_argument("--semantic", metavar="MODEL", help="Also score with the semantic scorer (a model id or folder).")
     args = parser.parse_args()
     prompts = load_prompts(args.prompts)
     results = {"prompt_file": str(args.prompts.relative_to(ROOT) if args.prompts.is_relative_to(ROOT) else args.prompts),
                "prompts": len(prompts), "repeats": args.repeats,
-               "accuracy": accuracy_report(prompts), "latency": latency_report(prompts, args.repeats)}
+               "accuracy": accuracy_report(prompts, args.semantic), "latency": latency_report(prompts, args.repeats),
+               "load": " ".join(f"{value:.1f}" for value in os.getloadavg())}
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "router.json").write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
     text = markdown(results)

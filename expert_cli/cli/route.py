@@ -36,7 +36,7 @@ def route_command(
         typer.echo(render_decision(result.decision))
 
 
-def render_decision(decision: "RouteDecision") -> str:
+def render_decision(decision: RouteDecision) -> str:
     """The choice on the first line, then every scored candidate with its reasons."""
     if decision.experts:
         chosen = ", ".join(f"{name} (weight {weight:g})" for name, weight in decision.weights.items())

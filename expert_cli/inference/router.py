@@ -8,14 +8,17 @@ Rules, in order:
 
 1. Each candidate's score is the sum of its matched features (per query span: the best feature counts
    fully, each other feature on the same words adds half its weight), minus exclude-keyword penalties, plus
-   ``3.0 x`` its exemplar similarity (and the optional semantic similarity), times a mild priority factor
-   ``0.8 + 0.4 x priority`` (priority 0.5 when unset gives 1.0). See ``router_features`` for the weights.
-2. A candidate qualifies with at least one strong piece of evidence and a score of at least 1.25; a prompt
-   phrased as a question or explanation request needs 2.0. Common words alone never route.
-3. No candidate qualifies -> the base model answers (a generic prompt). So "Explain this TypeScript error"
-   goes to a loaded TypeScript expert, and "What is the capital of France?" to the base.
-4. The best candidate is chosen; others join (up to 10) when the prompt clearly spans their domain too
-   (``router_selection``). Weights are proportional to scores and sum to 1.
+   its exemplar similarity above 0.2 (scaled to at most 3.0) and the optional semantic similarity, times
+   a mild priority factor ``0.8 + 0.4 x priority`` (1.0 when unset). ``router_features`` has the weights,
+   ``router_scoring`` the sum.
+2. Strong evidence is a name, keyword or capability that is not a common word, a common keyword written
+   as code (``MATCH``), three distinct common keywords, or a high exemplar/semantic similarity. Common
+   words alone never route.
+3. ``router_selection`` chooses: a candidate needs strong evidence and a score of 1.25 (2.0 for a
+   question); a knowledge question with no task in it ("What are the advantages of SQL?") goes to the
+   base; with nothing qualifying the base model answers. So "Explain this TypeScript error" goes to a
+   loaded TypeScript expert and "What is the capital of France?" to the base. Others join the best (up
+   to 10) when the prompt names their domain too. Weights are proportional to scores and sum to 1.
 
 Only candidates with strong evidence can be chosen, so only they are scored per query; the report of the
 others (weak evidence only) is built when ``decision.candidates`` is first read, and only for routers of at
