@@ -130,11 +130,11 @@ def content_terms(stems: tuple[str, ...] | list[str]) -> set[str]:
 
 
 def question_form(tokens: list[str]) -> str | None:
-    """``"question"`` for knowledge/explanation prompts ("what is", "explain", "can you tell me", a
-    trailing ``?`` after an auxiliary), else None. Looks at the prompt's structure, not at substrings.
-    ``tokens`` are the raw (unstemmed) tokens; ``?`` is checked by the caller through ``ends_with_question``.
+    """``"question"`` when the prompt opens like a knowledge or explanation request ("what is",
+    "explain", "tell me", "can you describe"), else None. Looks at the opening words (after fillers such
+    as "please" or "hey"), never at substrings. ``tokens`` are the raw (unstemmed) tokens.
     """
-    words = [t for t in tokens[:8]]
+    words = tokens[:8]
     index = 0
     while index < len(words) and words[index] in _FILLERS:
         index += 1

@@ -258,3 +258,16 @@ def test_routing_word_soups_is_deterministic(words):
     text = " ".join(words)
     router = Router([SQL, CYPHER, TYPESCRIPT])
     assert router.route(text).to_dict() == router.route(text).to_dict()
+
+
+def test_exemplar_shortcut_for_frequent_terms_gives_exact_similarities(monkeypatch):
+    from expert_cli.inference import router_index
+
+    sets = [[f"deploy the widget{i} service", f"restart widget{i} pods", "service status report"] for i in range(60)]
+    terms = set(normalize("widget7 service pods"))
+    fast = router_index.ExemplarIndex(sets).similarities(terms, must=[3])
+    monkeypatch.setattr(router_index, "FREQUENT_FLOOR", 10_000)
+    exact = router_index.ExemplarIndex(sets).similarities(terms)
+    assert set(fast) == {3, 7}
+    assert all(fast[c] == pytest.approx(exact[c]) for c in fast)
+    assert exact[7] > exact[3] > 0
