@@ -57,7 +57,7 @@ class Expert:
 
     @classmethod
     def load(cls, source: str | Path, device: str | None = None, *, base_model: str | None = None,
-             model_path: str | Path | None = None, dtype: str | None = None) -> "Expert":
+             model_path: str | Path | None = None, dtype: str | None = None) -> Expert:
         """Load an expert from a folder, a ``.expert`` file or an installed name (``sql``, ``sql@0.3.0``).
 
         ``device``: ``auto`` (default), ``cpu``, ``cuda``, ``cuda:N``, ``mps``. ``base_model`` picks one of
@@ -229,7 +229,7 @@ class ExpertManager:
                 default_pool().drop(self._bare_base)
                 self._bare_base = None
 
-    def __enter__(self) -> "ExpertManager":
+    def __enter__(self) -> ExpertManager:
         return self
 
     def __exit__(self, *exc: object) -> None:

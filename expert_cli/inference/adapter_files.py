@@ -97,7 +97,7 @@ def read_adapter(folder: Path, model: nn.Module, device: str, dtype: torch.dtype
 def _group_by_module(tensors: dict[str, torch.Tensor], folder: Path) -> dict[str, dict[str, torch.Tensor]]:
     grouped: dict[str, dict[str, torch.Tensor]] = {}
     for key, tensor in tensors.items():
-        path = key[len(_PREFIX):] if key.startswith(_PREFIX) else key
+        path = key.removeprefix(_PREFIX)
         for suffix, part in _SUFFIXES:
             if path.endswith(suffix):
                 grouped.setdefault(path[: -len(suffix)], {})[part] = tensor

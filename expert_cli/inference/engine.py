@@ -104,7 +104,7 @@ class TextStream:
         self._cleaner = StreamCleaner(row.params.stop, show_reasoning=row.show_reasoning)
         self.result: Result | None = None
 
-    def __iter__(self) -> "TextStream":
+    def __iter__(self) -> TextStream:
         return self
 
     def __next__(self) -> str:
@@ -133,7 +133,7 @@ class TextStream:
         output = self._decoder.outputs()[0]
         self.result = to_result(output, self._row, self._members, self._base)
 
-    def __enter__(self) -> "TextStream":
+    def __enter__(self) -> TextStream:
         return self
 
     def __exit__(self, *exc: object) -> None:

@@ -35,7 +35,7 @@ from expert_cli.inference.base_loading import load_base_model
 from expert_cli.inference.device import Placement, resolve_placement, translate_oom
 
 Composition = tuple[tuple[str, float], ...]
-CompositionLike = Union[None, str, Sequence[Union[str, tuple[str, float]]], Mapping[str, float]]
+CompositionLike = Union[None, str, Sequence[str | tuple[str, float]], Mapping[str, float]]
 
 
 def normalize_composition(experts: CompositionLike) -> Composition:

@@ -46,7 +46,7 @@ def installed_folder(spec_text: str) -> Path:
     folder = Path(entry.path) if entry.path else paths.install_dir(entry.name, entry.version)
     if not (folder / MANIFEST_FILE).is_file():
         raise PackageError(f"`{entry.spec}` is registered but `{folder}` has no manifest",
-                           hint=f"reinstall it: `expert-cli install <source> --force`")
+                           hint="reinstall it: `expert-cli install <source> --force`")
     return folder
 
 

@@ -8,9 +8,9 @@ import pytest
 
 pytest.importorskip("torch")
 
-from expert_factory import make_expert  # noqa: E402
+from expert_factory import make_expert
 
-from expert_cli.core.errors import UsageError  # noqa: E402
+from expert_cli.core.errors import UsageError
 
 YES_NO = 'root ::= answer (" " answer)?\nanswer ::= "yes" | "no" | "maybe"\n'
 PROMPTS = ["SELECT name FROM users", "hi", "MATCH (p:Person) RETURN p.name, p.age ORDER BY p.age", "The quick"]

@@ -8,9 +8,9 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from expert_factory import make_adapter  # noqa: E402
+from expert_factory import make_adapter
 
-from expert_cli.core.errors import InferenceError, OutOfMemoryError, UsageError  # noqa: E402
+from expert_cli.core.errors import InferenceError, OutOfMemoryError, UsageError
 
 PROMPT = [[5, 6, 7, 8, 9, 10, 11, 12]]
 
@@ -188,10 +188,8 @@ def test_device_resolution():
 def test_out_of_memory_becomes_an_expert_error_with_a_hint():
     from expert_cli.inference.device import translate_oom
 
-    with pytest.raises(OutOfMemoryError) as caught:
-        with translate_oom("generating", "cuda:0"):
-            raise RuntimeError("CUDA out of memory. Tried to allocate 2.00 GiB")
+    with pytest.raises(OutOfMemoryError) as caught, translate_oom("generating", "cuda:0"):
+        raise RuntimeError("CUDA out of memory. Tried to allocate 2.00 GiB")
     assert "generating" in caught.value.message and "max_tokens" in caught.value.hint
-    with pytest.raises(ValueError):
-        with translate_oom("generating"):
-            raise ValueError("unrelated")
+    with pytest.raises(ValueError), translate_oom("generating"):
+        raise ValueError("unrelated")

@@ -12,9 +12,9 @@ import pytest
 
 pytest.importorskip("torch")
 
-from expert_factory import make_expert  # noqa: E402
+from expert_factory import make_expert
 
-from expert_cli.core.errors import InferenceError, NotInstalledError, UsageError  # noqa: E402
+from expert_cli.core.errors import InferenceError, NotInstalledError, UsageError
 
 GREEDY = {"temperature": 0, "max_tokens": 6}
 
