@@ -1,0 +1,4 @@
+"""Corpus generators and training loop for the built-in demo base model (`builtin:tiny-qwen3`).
+
+Used only by ``scripts/build_demo_base.py``; nothing in ``expert_cli`` or ``tests`` imports this package.
+"""

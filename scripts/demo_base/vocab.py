@@ -1,0 +1,171 @@
+"""Word pools for the generated corpus: table and graph domains, names, values, small talk."""
+
+from __future__ import annotations
+
+# table name -> (column name, SQL type, value kind); every table also gets an integer `id` primary key.
+TABLES: dict[str, list[tuple[str, str, str]]] = {
+    "employees": [("name", "TEXT", "person"), ("salary", "REAL", "money"), ("department", "TEXT", "dept"),
+                  ("hire_date", "DATE", "date"), ("age", "INTEGER", "age"), ("city", "TEXT", "city")],
+    "customers": [("name", "TEXT", "person"), ("email", "TEXT", "email"), ("country", "TEXT", "country"),
+                  ("signup_date", "DATE", "date"), ("age", "INTEGER", "age"), ("vip", "BOOLEAN", "bool")],
+    "orders": [("order_date", "DATE", "date"), ("total", "REAL", "money"), ("status", "TEXT", "status"),
+               ("quantity", "INTEGER", "count"), ("shipped", "BOOLEAN", "bool")],
+    "products": [("name", "TEXT", "product"), ("price", "REAL", "money"), ("category", "TEXT", "category"),
+                 ("stock", "INTEGER", "count"), ("rating", "REAL", "rating")],
+    "students": [("name", "TEXT", "person"), ("grade", "INTEGER", "small"), ("gpa", "REAL", "rating"),
+                 ("major", "TEXT", "subject"), ("enrolled_on", "DATE", "date")],
+    "courses": [("title", "TEXT", "subject"), ("credits", "INTEGER", "small"), ("level", "TEXT", "level"),
+                ("capacity", "INTEGER", "count")],
+    "books": [("title", "TEXT", "title"), ("author", "TEXT", "person"), ("year", "INTEGER", "year"),
+              ("pages", "INTEGER", "count"), ("genre", "TEXT", "genre"), ("price", "REAL", "money")],
+    "movies": [("title", "TEXT", "title"), ("release_year", "INTEGER", "year"), ("genre", "TEXT", "genre"),
+               ("rating", "REAL", "rating"), ("duration", "INTEGER", "count"), ("budget", "REAL", "money")],
+    "flights": [("origin", "TEXT", "city"), ("destination", "TEXT", "city"), ("departure", "DATE", "date"),
+                ("seats", "INTEGER", "count"), ("price", "REAL", "money"), ("airline", "TEXT", "company")],
+    "patients": [("name", "TEXT", "person"), ("age", "INTEGER", "age"), ("blood_type", "TEXT", "blood"),
+                 ("admitted", "DATE", "date"), ("ward", "TEXT", "ward")],
+    "doctors": [("name", "TEXT", "person"), ("specialty", "TEXT", "specialty"), ("years_experience",
+                "INTEGER", "small"), ("salary", "REAL", "money")],
+    "invoices": [("amount", "REAL", "money"), ("issued_on", "DATE", "date"), ("paid", "BOOLEAN", "bool"),
+                 ("currency", "TEXT", "currency")],
+    "suppliers": [("company", "TEXT", "company"), ("country", "TEXT", "country"), ("rating", "REAL", "rating"),
+                  ("contact_email", "TEXT", "email")],
+    "teams": [("name", "TEXT", "team"), ("city", "TEXT", "city"), ("founded", "INTEGER", "year"),
+              ("wins", "INTEGER", "count"), ("losses", "INTEGER", "count")],
+    "players": [("name", "TEXT", "person"), ("position", "TEXT", "position"), ("goals", "INTEGER", "count"),
+                ("age", "INTEGER", "age"), ("salary", "REAL", "money")],
+    "accounts": [("owner", "TEXT", "person"), ("balance", "REAL", "money"), ("opened_on", "DATE", "date"),
+                 ("account_type", "TEXT", "acct"), ("active", "BOOLEAN", "bool")],
+    "transactions": [("amount", "REAL", "money"), ("created_at", "DATE", "date"), ("kind", "TEXT", "txkind"),
+                     ("fee", "REAL", "money")],
+    "cities": [("name", "TEXT", "city"), ("country", "TEXT", "country"), ("population", "INTEGER", "big"),
+               ("area", "REAL", "money")],
+    "songs": [("title", "TEXT", "title"), ("artist", "TEXT", "person"), ("duration", "INTEGER", "count"),
+              ("plays", "INTEGER", "big"), ("genre", "TEXT", "genre")],
+    "vehicles": [("make", "TEXT", "company"), ("model", "TEXT", "product"), ("year", "INTEGER", "year"),
+                 ("mileage", "INTEGER", "big"), ("price", "REAL", "money"), ("color", "TEXT", "color")],
+    "projects": [("name", "TEXT", "project"), ("budget", "REAL", "money"), ("start_date", "DATE", "date"),
+                 ("status", "TEXT", "status"), ("priority", "INTEGER", "small")],
+    "tickets": [("title", "TEXT", "title"), ("priority", "INTEGER", "small"), ("status", "TEXT", "status"),
+                ("opened_at", "DATE", "date"), ("resolved", "BOOLEAN", "bool")],
+    "warehouses": [("location", "TEXT", "city"), ("capacity", "INTEGER", "big"), ("manager", "TEXT", "person")],
+    "reviews": [("score", "INTEGER", "small"), ("comment", "TEXT", "title"), ("posted_on", "DATE", "date")],
+    "events": [("name", "TEXT", "project"), ("venue", "TEXT", "city"), ("event_date", "DATE", "date"),
+               ("attendees", "INTEGER", "count"), ("ticket_price", "REAL", "money")],
+    "sensors": [("label", "TEXT", "project"), ("temperature", "REAL", "rating"), ("humidity", "REAL", "rating"),
+                ("recorded_at", "DATE", "date"), ("online", "BOOLEAN", "bool")],
+    "restaurants": [("name", "TEXT", "company"), ("cuisine", "TEXT", "genre"), ("city", "TEXT", "city"),
+                    ("rating", "REAL", "rating"), ("seats", "INTEGER", "count")],
+    "hotels": [("name", "TEXT", "company"), ("city", "TEXT", "city"), ("stars", "INTEGER", "small"),
+               ("rooms", "INTEGER", "count"), ("nightly_rate", "REAL", "money")],
+}
+
+# A graph label -> (property, value kind). Relationships are drawn from RELATIONSHIPS.
+NODE_LABELS: dict[str, list[tuple[str, str]]] = {
+    "Person": [("name", "person"), ("age", "age"), ("born", "year"), ("city", "city"), ("email", "email")],
+    "Movie": [("title", "title"), ("released", "year"), ("rating", "rating"), ("genre", "genre")],
+    "Company": [("name", "company"), ("founded", "year"), ("country", "country"), ("revenue", "money")],
+    "City": [("name", "city"), ("population", "big"), ("country", "country")],
+    "Product": [("name", "product"), ("price", "money"), ("category", "category"), ("stock", "count")],
+    "Customer": [("name", "person"), ("email", "email"), ("vip", "bool"), ("age", "age")],
+    "Order": [("id", "count"), ("total", "money"), ("date", "date"), ("status", "status")],
+    "Book": [("title", "title"), ("year", "year"), ("pages", "count"), ("genre", "genre")],
+    "Author": [("name", "person"), ("born", "year"), ("country", "country")],
+    "Actor": [("name", "person"), ("born", "year")],
+    "Director": [("name", "person"), ("born", "year")],
+    "Genre": [("name", "genre")],
+    "Team": [("name", "team"), ("founded", "year"), ("city", "city")],
+    "Player": [("name", "person"), ("position", "position"), ("goals", "count"), ("age", "age")],
+    "Student": [("name", "person"), ("gpa", "rating"), ("year", "small")],
+    "Course": [("title", "subject"), ("credits", "small")],
+    "Skill": [("name", "subject"), ("level", "level")],
+    "Project": [("name", "project"), ("budget", "money"), ("status", "status")],
+    "Airport": [("code", "code"), ("city", "city")],
+    "Account": [("number", "big"), ("balance", "money"), ("active", "bool")],
+    "Tag": [("name", "genre")],
+    "Post": [("title", "title"), ("likes", "count"), ("created", "date")],
+    "User": [("name", "person"), ("username", "handle"), ("followers", "big"), ("joined", "date")],
+    "Device": [("serial", "code"), ("model", "product"), ("online", "bool")],
+}
+
+# (source label, relationship type, target label, relationship properties)
+RELATIONSHIPS: list[tuple[str, str, str, list[tuple[str, str]]]] = [
+    ("Person", "ACTED_IN", "Movie", [("role", "title")]), ("Person", "DIRECTED", "Movie", []),
+    ("Actor", "ACTED_IN", "Movie", [("role", "title")]), ("Director", "DIRECTED", "Movie", []),
+    ("Person", "KNOWS", "Person", [("since", "year")]), ("Person", "WORKS_AT", "Company", [("since", "year")]),
+    ("Person", "LIVES_IN", "City", []), ("Company", "LOCATED_IN", "City", []),
+    ("Customer", "PLACED", "Order", []), ("Order", "CONTAINS", "Product", [("quantity", "small")]),
+    ("Customer", "BOUGHT", "Product", [("date", "date")]), ("Author", "WROTE", "Book", []),
+    ("Book", "HAS_GENRE", "Genre", []), ("Movie", "IN_GENRE", "Genre", []),
+    ("Player", "PLAYS_FOR", "Team", [("since", "year")]), ("Team", "BASED_IN", "City", []),
+    ("Student", "ENROLLED_IN", "Course", [("grade", "small")]), ("Person", "HAS_SKILL", "Skill", []),
+    ("Person", "WORKS_ON", "Project", [("hours", "count")]), ("Airport", "FLIGHT_TO", "Airport",
+                                                             [("distance", "big")]),
+    ("Person", "OWNS", "Account", []), ("Account", "TRANSFERRED_TO", "Account", [("amount", "money")]),
+    ("User", "FOLLOWS", "User", []), ("User", "POSTED", "Post", []), ("Post", "TAGGED", "Tag", []),
+    ("User", "LIKED", "Post", []), ("Person", "REVIEWED", "Movie", [("rating", "small")]),
+    ("Customer", "OWNS", "Device", []), ("Company", "PRODUCES", "Product", []),
+    ("Person", "BORN_IN", "City", []),
+]
+
+VALUES: dict[str, list[str]] = {
+    "person": ["Alice", "Bob", "Carol", "David", "Eve", "Frank", "Grace", "Heidi", "Ivan", "Judy", "Mallory",
+               "Niaj", "Olivia", "Peggy", "Rupert", "Sybil", "Trent", "Victor", "Walter", "Yara", "Zoe",
+               "Liam", "Noah", "Emma", "Ava", "Sophia", "Mia", "Lucas", "Mateo", "Amara", "Kenji", "Priya",
+               "Omar", "Ines", "Tomas", "Freya", "Hugo", "Leila", "Marco", "Nadia", "Pablo", "Sara", "Tariq"],
+    "city": ["Paris", "London", "Berlin", "Tokyo", "Lisbon", "Madrid", "Rome", "Oslo", "Cairo", "Lima",
+             "Toronto", "Sydney", "Mumbai", "Seoul", "Austin", "Boston", "Denver", "Dublin", "Vienna", "Prague",
+             "Nairobi", "Santiago", "Warsaw", "Helsinki", "Chicago", "Osaka", "Porto", "Quito", "Accra"],
+    "country": ["France", "Germany", "Japan", "Brazil", "Canada", "Spain", "Italy", "Norway", "Egypt", "Peru",
+                "India", "Kenya", "Mexico", "Chile", "Poland", "Ireland", "Portugal", "Australia", "Korea"],
+    "dept": ["Sales", "Engineering", "Marketing", "Finance", "Support", "Legal", "Research", "Operations"],
+    "status": ["pending", "shipped", "delivered", "cancelled", "open", "closed", "active", "archived"],
+    "product": ["Laptop", "Phone", "Tablet", "Monitor", "Keyboard", "Mouse", "Camera", "Speaker", "Router",
+                "Printer", "Headset", "Charger", "Desk", "Chair", "Lamp", "Backpack", "Watch", "Drone"],
+    "category": ["electronics", "furniture", "toys", "books", "garden", "sports", "kitchen", "clothing"],
+    "subject": ["Mathematics", "Physics", "Biology", "History", "Chemistry", "Economics", "Art", "Music",
+                "Databases", "Algorithms", "Statistics", "Philosophy", "Python", "Networks"],
+    "level": ["beginner", "intermediate", "advanced", "expert"],
+    "title": ["The Long Road", "Silent Night", "Blue Horizon", "Deep Water", "First Light", "Red River",
+              "Paper Moon", "Iron Garden", "Hidden Valley", "Glass House", "Last Summer", "Northern Star",
+              "Quiet Storm", "Open Sky", "Stone Bridge", "Golden Hour", "Lost Harbor", "Winter Song"],
+    "genre": ["Drama", "Comedy", "Action", "Horror", "Romance", "Thriller", "Fantasy", "Documentary",
+              "Jazz", "Rock", "Pop", "Mystery", "Italian", "Thai", "Mexican", "Sci-Fi"],
+    "company": ["Acme", "Globex", "Initech", "Umbrella", "Stark", "Wayne", "Hooli", "Vandelay", "Soylent",
+                "Cyberdyne", "Tyrell", "Wonka", "Aperture", "Gringotts", "Oscorp", "Pied Piper"],
+    "blood": ["A+", "A-", "B+", "B-", "O+", "O-", "AB+", "AB-"],
+    "ward": ["North", "South", "East", "West", "ICU", "Maternity"],
+    "specialty": ["cardiology", "neurology", "pediatrics", "oncology", "surgery", "dermatology"],
+    "currency": ["USD", "EUR", "GBP", "JPY", "BRL", "CAD"],
+    "team": ["Falcons", "Tigers", "Sharks", "Wolves", "Eagles", "Lions", "Bears", "Hawks", "Comets"],
+    "position": ["goalkeeper", "defender", "midfielder", "forward", "guard", "center"],
+    "acct": ["checking", "savings", "business", "joint"],
+    "txkind": ["deposit", "withdrawal", "transfer", "refund", "payment"],
+    "color": ["red", "blue", "green", "black", "white", "silver", "yellow"],
+    "project": ["Apollo", "Zephyr", "Orion", "Atlas", "Nimbus", "Phoenix", "Aurora", "Titan", "Helios"],
+    "code": ["LHR", "CDG", "JFK", "NRT", "GRU", "SYD", "FRA", "MAD", "X100", "Z42", "K7"],
+    "handle": ["alice99", "bob_dev", "carol_x", "dave42", "eve_ops", "frank_ml", "gracehop"],
+}
+
+FILLER_WORDS = ["data", "item", "record", "entry", "info", "detail", "log", "meta", "user", "main"]
+
+GREETINGS = ["Hi!", "Hello!", "Hey there.", "Good morning!", "Good evening.", "Hello, how are you?", "Hi, who are you?"]
+GREETING_REPLIES = ["Hello! How can I help you today?", "Hi! What can I do for you?",
+                    "Hello. I am a small assistant. Ask me anything.", "Good to see you. How can I help?",
+                    "I am doing well, thank you. How can I help you?"]
+THANKS = ["Thanks!", "Thank you.", "Great, thanks a lot.", "Perfect, thank you!", "That helps, thanks."]
+THANKS_REPLIES = ["You're welcome!", "Glad I could help.", "Any time.", "You are welcome. Anything else?"]
+FAREWELLS = ["Bye!", "See you later.", "Goodbye.", "That's all for now."]
+FAREWELL_REPLIES = ["Goodbye!", "See you soon.", "Take care!", "Bye, have a nice day."]
+
+CAPITALS = {"France": "Paris", "Germany": "Berlin", "Japan": "Tokyo", "Spain": "Madrid", "Italy": "Rome",
+            "Norway": "Oslo", "Egypt": "Cairo", "Peru": "Lima", "Portugal": "Lisbon", "Poland": "Warsaw",
+            "Ireland": "Dublin", "Austria": "Vienna", "Kenya": "Nairobi", "Chile": "Santiago",
+            "Finland": "Helsinki", "Canada": "Ottawa", "Australia": "Canberra", "Brazil": "Brasilia",
+            "India": "New Delhi", "Mexico": "Mexico City", "Korea": "Seoul", "Ghana": "Accra"}
+
+COLORS_OF = {"sky": "blue", "grass": "green", "snow": "white", "coal": "black", "a banana": "yellow",
+             "a tomato": "red", "an orange": "orange", "the sea": "blue", "chocolate": "brown"}
+
+SYSTEM_PROMPTS = ["You are a helpful assistant.", "You are a helpful AI assistant.",
+                  "You are a concise assistant. Answer briefly.", "You are a friendly assistant."]
