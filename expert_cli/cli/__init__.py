@@ -9,6 +9,7 @@ from __future__ import annotations
 from expert_cli.cli._app import app
 from expert_cli.cli import chat, list_cmd, route, validate  # noqa: F401  (registers the commands)
 from expert_cli.cli import install, keygen, package, sign, trust, uninstall, update, verify  # noqa: F401
+from expert_cli.cli import dataset, train  # noqa: F401
 
 __all__ = ["app", "main"]
 

@@ -1,0 +1,305 @@
+"""``expert-cli train``: one manifest + one dataset -> a plain PEFT adapter folder, in-process, on TRL's SFTTrainer.
+
+Layout (what ``package`` reads)::
+
+    EXPERT_DIR/weights/<model_slug>/adapter/                 adapter_config.json, adapter_model.safetensors,
+                                                             tokenizer files
+    EXPERT_DIR/weights/<model_slug>/checkpoints/checkpoint-N/
+    EXPERT_DIR/weights/<model_slug>/soft_prompts/<name>/     one PEFT prompt-tuning folder per soft prompt
+    EXPERT_DIR/weights/<model_slug>/training_summary.json
+
+``--output DIR`` replaces ``EXPERT_DIR/weights``. The final adapter is the best checkpoint by eval loss when
+there is evaluation data, else the last weights, and it is moved into place only once complete.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import shutil
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+from expert_cli.core.errors import TrainingError
+from expert_cli.core.manifest import Manifest, load_manifest
+from expert_cli.core.progress import ProgressCallback, report
+from expert_cli.training.adapters import AdapterPlan, plan_adapter
+from expert_cli.training.base_choice import BaseModelChoice, choose_base_model
+from expert_cli.training.checkpoints import clear_checkpoints, find_resume_checkpoint, save_adapter_folder
+from expert_cli.training.config import TrainingSettings, resolve_settings
+from expert_cli.training.datasets import TrainingData, load_training_data
+
+SUMMARY_FILE = "training_summary.json"
+
+
+class TrainingInterrupted(TrainingError):
+    """Ctrl-C during training: a checkpoint was saved; ``--resume`` continues from it."""
+
+    exit_code = 130
+
+
+@dataclass
+class TrainRequest:
+    target: Path = Path(".")
+    dataset: str | None = None
+    output: Path | None = None
+    base_model: str | None = None
+    epochs: float | None = None
+    max_steps: int | None = None
+    device: str = "auto"
+    resume: bool = False
+    resume_from: Path | None = None
+
+
+@dataclass
+class TrainResult:
+    expert: str
+    version: str
+    base_model: str
+    adapter: dict[str, Any]
+    adapter_dir: Path
+    checkpoints_dir: Path
+    device: str
+    steps: int
+    epochs: float
+    train_loss: float | None
+    eval_loss: float | None
+    test_loss: float | None
+    best_checkpoint: str | None
+    tokens: int
+    tokens_per_second: float
+    train_seconds: float
+    train_cpu_seconds: float
+    wall_seconds: float
+    resumed_from: str | None
+    dataset: dict[str, Any]
+    soft_prompts: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        data = dict(self.__dict__)
+        data["adapter_dir"], data["checkpoints_dir"] = str(self.adapter_dir), str(self.checkpoints_dir)
+        return data
+
+
+class Notes:
+    """Warnings shown once each, as they happen (the CLI prints them on stderr), and kept for the summary."""
+
+    def __init__(self, warn: Callable[[str], None] | None) -> None:
+        self.warn = warn
+        self.items: list[str] = []
+
+    def __call__(self, message: str) -> None:
+        if message in self.items:
+            return
+        self.items.append(message)
+        if self.warn is not None:
+            self.warn(message)
+
+    def extend(self, messages: list[str]) -> None:
+        for message in messages:
+            self(message)
+
+
+def train_expert(request: TrainRequest, progress: ProgressCallback | None = None,
+                 warn: Callable[[str], None] | None = None) -> TrainResult:
+    """Train the manifest's adapter (and soft prompts) and write them under ``weights/<model_slug>/``."""
+    started = time.perf_counter()
+    notes = Notes(warn)
+    manifest = load_manifest(request.target)
+    choice = choose_base_model(manifest, request.base_model)
+    run_dir = (Path(request.output) if request.output else _root(manifest) / "weights") / choice.slug
+    checkpoints = run_dir / "checkpoints"
+    resume = find_resume_checkpoint(checkpoints, request.resume, request.resume_from)
+    seed = int(manifest.training_config.get("seed", 42))
+    data = load_training_data(manifest, request.dataset, seed=seed, warn=notes)
+    report(progress, "loading base model", 0, None)
+    from expert_cli.training.model import choose_device, locate_base_model
+
+    model_dir = locate_base_model(choice.name)
+    device = choose_device(request.device)
+    settings = resolve_settings(manifest.training_config, output_dir=checkpoints, on_cuda=device.on_cuda,
+                                bf16_supported=device.bf16_supported, has_eval=bool(data.eval),
+                                epochs=request.epochs, max_steps=request.max_steps)
+    plan = _plan(manifest, choice, notes)
+    if resume is None:
+        clear_checkpoints(checkpoints, notes)
+    session = _TrainingSession(manifest, choice, model_dir, device, settings, data, notes)
+    outcome = session.run(plan, resume, progress)
+    adapter_dir = run_dir / "adapter"
+    save_adapter_folder(outcome.model, session.tokenizer, adapter_dir, choice.name)
+    soft_prompts = session.train_soft_prompts(run_dir / "soft_prompts", outcome.model, progress)
+    result = _result(manifest, choice, plan, device.device, data, outcome, adapter_dir, checkpoints, resume,
+                     time.perf_counter() - started, soft_prompts, notes.items)
+    (run_dir / SUMMARY_FILE).write_text(json.dumps(result.to_dict(), indent=2, default=str) + "\n",
+                                        encoding="utf-8")
+    return result
+
+
+def _root(manifest: Manifest) -> Path:
+    assert manifest.root is not None
+    return manifest.root
+
+
+def _plan(manifest: Manifest, choice: BaseModelChoice, notes: Notes) -> AdapterPlan:
+    adapters = choice.spec.adapters
+    if len(adapters) > 1:
+        notes(f"`{choice.spec.name}` lists {len(adapters)} adapters; training the first (`{adapters[0].type}`)")
+    messages: list[str] = []
+    plan = plan_adapter(adapters[0], manifest.training_config, messages)
+    notes.extend(messages)
+    return plan
+
+
+@dataclass
+class _Outcome:
+    model: Any
+    steps: int
+    epochs: float
+    train_loss: float | None
+    eval_loss: float | None
+    test_loss: float | None
+    best_checkpoint: str | None
+    tokens: int
+    tokens_per_second: float
+    train_seconds: float
+    train_cpu_seconds: float
+
+
+class _TrainingSession:
+    """The heavy part: tokenizer, model, TRL trainer. Imports torch/transformers/peft/trl lazily."""
+
+    def __init__(self, manifest: Manifest, choice: BaseModelChoice, model_dir: Path, device: Any,
+                 settings: TrainingSettings, data: TrainingData, notes: Notes) -> None:
+        from expert_cli.training.model import load_tokenizer
+
+        quiet_libraries()
+        self.manifest, self.choice, self.model_dir = manifest, choice, model_dir
+        self.device, self.settings, self.data, self.notes = device, settings, data, notes
+        self.tokenizer = load_tokenizer(model_dir)
+
+    def datasets(self) -> tuple[Any, Any, Any]:
+        from expert_cli.training.render import to_hf_dataset
+
+        template, capabilities = self.choice.spec.prompt_template, self.manifest.capabilities
+        return tuple(to_hf_dataset(part, self.tokenizer, template, capabilities)  # type: ignore[return-value]
+                     for part in (self.data.train, self.data.eval, self.data.test))
+
+    def run(self, plan: AdapterPlan, resume: Path | None, progress: ProgressCallback | None) -> _Outcome:
+        from expert_cli.training.adapters import build_peft_config
+        from expert_cli.training.callbacks import AdaLoraAllocator, InterruptHandler, ProgressReporter
+
+        train_set, eval_set, test_set = self.datasets()
+        model = self._model()
+        args = self._sft_config(model)
+        peft_config = build_peft_config(plan, total_steps=self._total_steps(args))
+        reporter, interrupt = ProgressReporter(progress), InterruptHandler()
+        callbacks = [reporter, interrupt] + ([AdaLoraAllocator()] if plan.type == "adalora" else [])
+        trainer = self._trainer(model, args, train_set, eval_set, peft_config, callbacks)
+        from expert_cli.training.model import cpu_threads
+
+        started = time.perf_counter()
+        with interrupt.installed(), cpu_threads(model, self.device):
+            output = trainer.train(resume_from_checkpoint=str(resume) if resume else None)
+        if interrupt.requested:
+            raise TrainingInterrupted(
+                f"training interrupted at step {trainer.state.global_step}; checkpoint saved in "
+                f"`{args.output_dir}`", hint="continue with `expert-cli train <expert> --resume`")
+        seconds = time.perf_counter() - started
+        with cpu_threads(model, self.device):
+            test_loss = trainer.evaluate(test_set, metric_key_prefix="test")["test_loss"] if test_set else None
+        return _Outcome(
+            model=trainer.accelerator.unwrap_model(trainer.model), steps=trainer.state.global_step,
+            epochs=float(trainer.state.epoch or 0.0), train_loss=_last(trainer, "loss", output.training_loss),
+            eval_loss=_best_eval(trainer), test_loss=test_loss, best_checkpoint=trainer.state.best_model_checkpoint,
+            tokens=int(trainer.state.num_input_tokens_seen), tokens_per_second=reporter.tokens_per_second(
+                trainer.state), train_seconds=seconds, train_cpu_seconds=reporter.cpu_seconds())
+
+    def _model(self) -> Any:
+        from expert_cli.training.model import load_model
+
+        return load_model(self.model_dir, device=self.device, quantization=self.choice.spec.quantization,
+                          rope_scaling=self.choice.spec.rope_scaling,
+                          attn_implementation=self.settings.attn_implementation,
+                          gradient_checkpointing=bool(self.settings.args.get("gradient_checkpointing")),
+                          note=self.notes)
+
+    def _sft_config(self, model: Any) -> Any:
+        from expert_cli.training.config import make_sft_config
+
+        limit = getattr(model.config, "max_position_embeddings", None)
+        if limit and self.settings.args["max_length"] > limit:
+            self.settings.args["max_length"] = int(limit)
+        args = make_sft_config(self.settings, use_cpu=not self.device.on_cuda)
+        self.notes.extend(self.settings.notes)
+        return args
+
+    def _total_steps(self, args: Any) -> int:
+        if args.max_steps and args.max_steps > 0:
+            return int(args.max_steps)
+        per_step = args.per_device_train_batch_size * args.gradient_accumulation_steps
+        return max(1, math.ceil(len(self.data.train) / per_step * args.num_train_epochs))
+
+    def _trainer(self, model: Any, args: Any, train_set: Any, eval_set: Any, peft_config: Any,
+                 callbacks: list) -> Any:
+        from trl import SFTTrainer
+
+        try:
+            trainer = SFTTrainer(model=model, args=args, train_dataset=train_set, eval_dataset=eval_set,
+                                 processing_class=self.tokenizer, peft_config=peft_config, callbacks=callbacks)
+        except ValueError as exc:
+            raise TrainingError(f"cannot set up training: {exc}") from exc
+        return quiet_trainer(trainer)
+
+    def train_soft_prompts(self, folder: Path, model: Any, progress: ProgressCallback | None) -> list[str]:
+        if not self.manifest.soft_prompts:
+            return []
+        from expert_cli.training.soft_prompts import train_soft_prompts
+
+        return train_soft_prompts(self, folder, model, progress)
+
+
+def quiet_libraries() -> None:
+    """No library progress bars: the CLI draws the one bar, and stdout stays for data."""
+    import datasets
+    import transformers
+
+    datasets.disable_progress_bars()
+    transformers.utils.logging.disable_progress_bar()
+
+
+def quiet_trainer(trainer: Any) -> Any:
+    """Drop the Trainer's own printer (it writes log dicts to stdout) and tqdm bar."""
+    from transformers.trainer_callback import PrinterCallback, ProgressCallback
+
+    trainer.remove_callback(PrinterCallback)
+    trainer.remove_callback(ProgressCallback)
+    return trainer
+
+
+def _last(trainer: Any, key: str, fallback: float | None) -> float | None:
+    values = [entry[key] for entry in trainer.state.log_history if key in entry]
+    return float(values[-1]) if values else fallback
+
+
+def _best_eval(trainer: Any) -> float | None:
+    if trainer.state.best_metric is not None and trainer.args.metric_for_best_model in ("eval_loss", "loss"):
+        return float(trainer.state.best_metric)
+    return _last(trainer, "eval_loss", None)
+
+
+def _result(manifest: Manifest, choice: BaseModelChoice, plan: AdapterPlan, device: str, data: TrainingData,
+            outcome: _Outcome, adapter_dir: Path, checkpoints: Path, resume: Path | None, wall: float,
+            soft_prompts: list[str], notes: list[str]) -> TrainResult:
+    return TrainResult(
+        expert=manifest.name, version=manifest.version, base_model=choice.name, adapter=plan.to_dict(),
+        adapter_dir=adapter_dir, checkpoints_dir=checkpoints, device=device, steps=outcome.steps,
+        epochs=round(outcome.epochs, 3), train_loss=outcome.train_loss, eval_loss=outcome.eval_loss,
+        test_loss=outcome.test_loss, best_checkpoint=outcome.best_checkpoint, tokens=outcome.tokens,
+        tokens_per_second=round(outcome.tokens_per_second, 1), train_seconds=round(outcome.train_seconds, 2),
+        train_cpu_seconds=round(outcome.train_cpu_seconds, 2),
+        wall_seconds=round(wall, 2), resumed_from=str(resume) if resume else None, dataset=data.to_dict(),
+        soft_prompts=soft_prompts, notes=list(notes),
+    )
