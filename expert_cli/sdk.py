@@ -201,7 +201,11 @@ class ExpertManager:
                 self.unload_expert(name)
             self._sources[name] = {"source": source if source is not None else name, "base_model": base_model,
                                    "model_path": model_path}
-            self._ensure_loaded([name])
+            try:
+                self._ensure_loaded([name])
+            except BaseException:
+                del self._sources[name]  # a failed load leaves nothing behind
+                raise
             return self._info(name)
 
     def unload_expert(self, name: str) -> None:

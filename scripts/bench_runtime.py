@@ -82,6 +82,13 @@ def write_adapter(folder: Path, seed: int, layers: int) -> None:
     LoraConfig(r=RANK, lora_alpha=2 * RANK, target_modules=TARGETS).save_pretrained(folder)
 
 
+def import_like_peft_side() -> None:
+    """Import the same libraries on both sides before the memory baseline, so RSS growth compares."""
+    import peft  # noqa: F401
+    import safetensors.torch  # noqa: F401
+    from transformers import AutoModelForCausalLM, AutoTokenizer, Qwen3ForCausalLM  # noqa: F401
+
+
 def touch_weights(model: Any, device: str) -> None:
     """One forward pass, so every weight is resident before memory is measured."""
     import torch
@@ -104,6 +111,7 @@ def bench_peft(base_dir: Path, adapters: list[Path], args: argparse.Namespace) -
     from peft.utils.hotswap import hotswap_adapter
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
+    import_like_peft_side()
     out: dict[str, Any] = {}
     rss0 = rss_bytes()
     started = time.perf_counter()
@@ -152,13 +160,11 @@ def bench_peft(base_dir: Path, adapters: list[Path], args: argparse.Namespace) -
 
 # -- this runtime ----------------------------------------------------------------------------------
 def bench_ours(base_dir: Path, adapters: list[Path], args: argparse.Namespace) -> dict[str, Any]:
-    import transformers  # noqa: F401 - imported before measuring, as on the PEFT side
-
     from expert_cli.inference.generation import BatchDecoder, RowRequest
     from expert_cli.inference.runtime import BasePool
     from expert_cli.inference.sampling import resolve_decoding
 
-    transformers.AutoModelForCausalLM, transformers.AutoTokenizer  # noqa: B018 - resolve the lazy imports now
+    import_like_peft_side()
 
     out: dict[str, Any] = {}
     rss0 = rss_bytes()
@@ -218,13 +224,19 @@ GOALS = [
     ("memory_10_experts_vs_budget", "<= 1.05", lambda v: v <= 1.05, "{:.3f}"),
     ("rss_10_experts_vs_budget", "<= 1.05", lambda v: v <= 1.05, "{:.3f}"),
 ]
-ROWS = [("cold load of one adapter (s)", "cold_load_s", "{:.4f}"), ("first attach incl. wrapping (s)",
-        "first_attach_s", "{:.4f}"), ("switch between resident experts (ms)", "switch_ms", "{:.4f}"),
-        ("decode tok/s, no expert", "decode_none_tps", "{:.2f}"), ("decode tok/s, one expert", "decode_one_tps",
-        "{:.2f}"), ("decode tok/s, two composed", "decode_two_tps", "{:.2f}"), ("mixed batch 8 prompts / 4 "
-        "experts (s)", "mixed_batch_s", "{:.2f}"), ("same 8 one at a time (s)", "sequential_s", "{:.2f}"),
-        ("RSS growth, base alone (MiB)", "rss_base", "mib"), ("RSS growth, base + 1 expert (MiB)", "rss_1_expert",
-        "mib"), ("RSS growth, base + all experts (MiB)", "rss_10_experts", "mib")]
+ROWS = [
+    ("cold load of one adapter (s)", "cold_load_s", "{:.4f}"),
+    ("first attach incl. wrapping (s)", "first_attach_s", "{:.4f}"),
+    ("switch between resident experts (ms)", "switch_ms", "{:.4f}"),
+    ("decode tok/s, no expert", "decode_none_tps", "{:.2f}"),
+    ("decode tok/s, one expert", "decode_one_tps", "{:.2f}"),
+    ("decode tok/s, two composed", "decode_two_tps", "{:.2f}"),
+    ("mixed batch 8 prompts / 4 experts (s)", "mixed_batch_s", "{:.2f}"),
+    ("same 8 one at a time (s)", "sequential_s", "{:.2f}"),
+    ("RSS growth, base alone (MiB)", "rss_base", "mib"),
+    ("RSS growth, base + 1 expert (MiB)", "rss_1_expert", "mib"),
+    ("RSS growth, base + all experts (MiB)", "rss_10_experts", "mib"),
+]
 
 
 def markdown(report: dict[str, Any]) -> str:

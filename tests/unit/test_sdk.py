@@ -14,7 +14,7 @@ pytest.importorskip("torch")
 
 from expert_factory import make_expert
 
-from expert_cli.core.errors import InferenceError, NotInstalledError, UsageError
+from expert_cli.core.errors import InferenceError, ManifestError, NotInstalledError, PackageError, UsageError
 
 GREEDY = {"temperature": 0, "max_tokens": 6}
 
@@ -42,7 +42,7 @@ def fresh_pool(monkeypatch: pytest.MonkeyPatch):
 def test_sdk_imports_without_the_ml_stack():
     code = ("import sys; from expert_cli import Expert, ExpertManager, Result; import expert_cli.sdk; "
             "print(sorted(m for m in sys.modules if m.split('.')[0] in ('torch', 'transformers', 'peft')))")
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=False)
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "[]"
 
@@ -99,6 +99,8 @@ def test_expert_by_installed_name(experts):
     assert Expert.load("a@0.1.0", device="cpu").name == "expert-a"
     with pytest.raises(NotInstalledError):
         Expert.load("nope", device="cpu")
+    with pytest.raises(PackageError, match="no expert folder or package"):
+        Expert.load("./missing/expert-x.expert", device="cpu")
 
 
 def test_experts_share_one_base(experts, fresh_pool):
@@ -167,3 +169,16 @@ def test_experts_on_different_bases_each_get_their_own(experts, tiny_model, tmp_
     assert manager.generate("other", "hi", **GREEDY).base_model == str(other_base.resolve())
     with pytest.raises(InferenceError, match="different base models"):
         manager.generate(["a", "other"], "hi")
+
+
+def test_a_failed_load_leaves_the_manager_unchanged(experts, tmp_path):
+    from expert_cli import ExpertManager
+
+    manager = ExpertManager(device="cpu")
+    manager.load_expert("a", experts["a"])
+    (tmp_path / "broken").mkdir()
+    with pytest.raises(ManifestError, match="no manifest"):
+        manager.load_expert("broken", tmp_path / "broken")
+    assert [info.name for info in manager.list_loaded_experts()] == ["a"]
+    with pytest.raises(InferenceError, match="`broken` is not loaded"):
+        manager.generate("broken", "hi")
