@@ -12,7 +12,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from expert_cli.core.errors import ModelNotFoundError
 from expert_cli.inference.cleaning import StreamCleaner
 from expert_cli.inference.experts import ExpertBundle
 from expert_cli.inference.generation import BatchDecoder, RowOutput, RowRequest, stop_token_ids
@@ -43,15 +42,9 @@ class PromptOptions:
 
 
 def base_model_path(name: str) -> Path:
-    """A base model name from a manifest (or a folder) -> the local folder holding it."""
-    local = Path(name).expanduser()
-    if (local / "config.json").is_file():
-        return local
-    try:
-        from expert_cli.core.base_models import resolve_base_model
-    except ImportError as exc:  # the resolver for built-in and Hugging Face names is not installed
-        raise ModelNotFoundError(f"base model `{name}` is not a local model folder",
-                                 hint="pass the folder of the base model") from exc
+    """A base model name from a manifest (``builtin:...``, a folder, a Hugging Face id) -> its local folder."""
+    from expert_cli.core.base_models import resolve_base_model
+
     return resolve_base_model(name)
 
 
