@@ -146,6 +146,7 @@ def _checkpoints_and_eval(config: dict[str, Any], has_eval: bool, notes: list[st
     if load_best and save_strategy != eval_strategy:
         notes.append(f"saving by `{eval_strategy}` to match evaluation (needed to keep the best checkpoint)")
         save_strategy = eval_strategy
+        save_steps = eval_steps or save_steps
     if load_best and eval_strategy == "steps":
         eval_steps = eval_steps or save_steps
         if save_steps % eval_steps:
@@ -183,7 +184,7 @@ def _memory_and_compile(config: dict[str, Any], on_cuda: bool, notes: list[str])
         if on_cuda:
             args["torch_empty_cache_steps"] = int(config["memory_clear_every"])
         else:
-            notes.append("`memory_clear_every` applies to CUDA memory only; ignored on the CPU")
+            notes.append("`training.config.memory_clear_every` applies to CUDA memory only; ignored on the CPU")
     return args
 
 

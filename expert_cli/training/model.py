@@ -34,14 +34,8 @@ class DeviceChoice:
 
 def locate_base_model(name: str) -> Path:
     """A local folder for ``name``: a built-in demo base, a local folder, or a Hugging Face id in the HF cache."""
-    try:
-        from expert_cli.core.base_models import resolve_base_model
-    except ImportError:  # the resolver lands separately; until then only local folders work
-        folder = Path(name).expanduser()
-        if folder.is_dir():
-            return folder
-        raise ModelNotFoundError(f"base model `{name}` is not a local folder",
-                                 hint=f"download it with `hf download {name}`, or pass a model folder") from None
+    from expert_cli.core.base_models import resolve_base_model
+
     return Path(resolve_base_model(name))
 
 

@@ -18,6 +18,7 @@ import json
 import math
 import shutil
 import time
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
@@ -127,7 +128,9 @@ def train_expert(request: TrainRequest, progress: ProgressCallback | None = None
     if resume is None:
         clear_checkpoints(checkpoints, notes)
     session = _TrainingSession(manifest, choice, model_dir, device, settings, data, notes)
-    outcome = session.run(plan, resume, progress)
+    with warnings.catch_warnings():  # transformers 5 deprecation chatter from inside TRL/PEFT, not ours to fix
+        warnings.filterwarnings("ignore", message=".*deprecated and will be removed in v6.*", category=FutureWarning)
+        outcome = session.run(plan, resume, progress)
     adapter_dir = run_dir / "adapter"
     save_adapter_folder(outcome.model, session.tokenizer, adapter_dir, choice.name)
     soft_prompts = session.train_soft_prompts(run_dir / "soft_prompts", outcome.model, progress)
