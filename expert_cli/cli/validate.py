@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Optional
 
 import typer
 
@@ -18,6 +19,9 @@ def validate_command(
     path: Path = typer.Argument(..., help="A manifest.json, an expert folder, or a .expert package."),
     strict: bool = typer.Option(False, "--strict", help="Also check the manifest against the JSON Schema."),
     json_output: bool = typer.Option(False, "--json", help="Print the report as one JSON document."),
+    test_cases: Optional[Path] = typer.Option(None, "--test-cases", help="Also run these test cases on the expert "
+                                              "and on its bare base (exit 1 below the pass mark)."),
+    base_model: Optional[str] = typer.Option(None, "--base-model", help="Which of the manifest's base models."),
 ) -> None:
     """Check a manifest or expert and report every problem with its JSON path and line."""
     from expert_cli.inference.checks import check_grammar_compiles
@@ -28,11 +32,16 @@ def validate_command(
         report = validate_package(path, strict=strict, extra_checks=(check_grammar_compiles,))
     else:
         report = validate_path(path, strict=strict, extra_checks=(check_grammar_compiles,))
-    if json_output:
-        print_json(report.to_dict())
-    else:
+    if not json_output:
         render_report(report)
-    if not report.ok:
+    suite = None
+    if test_cases is not None and report.ok:
+        from expert_cli.cli._test_cases import run_and_render
+
+        suite = run_and_render(path, test_cases, base_model, json_output)
+    if json_output:
+        print_json({**report.to_dict(), **({"test_cases": suite.to_dict()} if suite is not None else {})})
+    if not report.ok or (suite is not None and not suite.ok):
         raise typer.Exit(1)
 
 
