@@ -114,17 +114,18 @@ def train_expert(request: TrainRequest, progress: ProgressCallback | None = None
     run_dir = (Path(request.output) if request.output else _root(manifest) / "weights") / choice.slug
     checkpoints = run_dir / "checkpoints"
     resume = find_resume_checkpoint(checkpoints, request.resume, request.resume_from)
-    seed = int(manifest.training_config.get("seed", 42))
+    config = manifest.training_config_for(choice.spec.name)  # the base model's own overrides merged in
+    seed = int(config.get("seed", 42))
     data = load_training_data(manifest, request.dataset, seed=seed, warn=notes)
     report(progress, "loading base model", 0, None)
     from expert_cli.training.model import choose_device, locate_base_model
 
     model_dir = locate_base_model(choice.name)
     device = choose_device(request.device)
-    settings = resolve_settings(manifest.training_config, output_dir=checkpoints, on_cuda=device.on_cuda,
+    settings = resolve_settings(config, output_dir=checkpoints, on_cuda=device.on_cuda,
                                 bf16_supported=device.bf16_supported, has_eval=bool(data.eval),
                                 epochs=request.epochs, max_steps=request.max_steps)
-    plan = _plan(manifest, choice, notes)
+    plan = _plan(config, choice, notes)
     if resume is None:
         clear_checkpoints(checkpoints, notes)
     session = _TrainingSession(manifest, choice, model_dir, device, settings, data, notes)
@@ -146,12 +147,12 @@ def _root(manifest: Manifest) -> Path:
     return manifest.root
 
 
-def _plan(manifest: Manifest, choice: BaseModelChoice, notes: Notes) -> AdapterPlan:
+def _plan(config: dict[str, Any], choice: BaseModelChoice, notes: Notes) -> AdapterPlan:
     adapters = choice.spec.adapters
     if len(adapters) > 1:
         notes(f"`{choice.spec.name}` lists {len(adapters)} adapters; training the first (`{adapters[0].type}`)")
     messages: list[str] = []
-    plan = plan_adapter(adapters[0], manifest.training_config, messages)
+    plan = plan_adapter(adapters[0], config, messages)
     notes.extend(messages)
     return plan
 
