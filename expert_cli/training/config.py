@@ -67,6 +67,8 @@ def resolve_settings(config: dict[str, Any], *, output_dir: Path, on_cuda: bool,
     args.update(_checkpoints_and_eval(config, has_eval, notes))
     args.update(_memory_and_compile(config, on_cuda, notes))
     settings = TrainingSettings(args, _attention(config, on_cuda, notes), notes=notes)
+    if args["packing"]:
+        args["packing_strategy"] = packing_strategy(settings.attn_implementation)
     for key, value in config.items():
         if key.startswith("_") or key in MAPPED_KEYS or key in ADAPTER_KEYS:
             continue
@@ -196,6 +198,15 @@ def _attention(config: dict[str, Any], on_cuda: bool, notes: list[str]) -> str:
     if config.get("use_sdpa") is False:
         return "eager"
     return "sdpa"
+
+
+def packing_strategy(attn_implementation: str) -> str:
+    """TRL's best-fit packing runs padding-free: each batch becomes one long row split by position ids, which
+    only FlashAttention's variable-length kernel handles in linear time. SDPA and eager attention build the
+    full mask instead, quadratic in the batch's tokens (3x slower than no packing on the CPU here), so there
+    packing uses fixed-length ``wrapped`` rows (1.4-1.6x faster than no packing here; documents in one row
+    may attend to earlier ones). A manifest's own ``packing_strategy`` wins."""
+    return "bfd" if attn_implementation == "flash_attention_2" else "wrapped"
 
 
 def _has_flash_attn() -> bool:

@@ -126,3 +126,10 @@ def test_the_built_config_trains_in_fp32_without_checkpointing():
     sft = make_sft_config(settings_for({}), use_cpu=True)
     assert sft.bf16 is False and sft.gradient_checkpointing is False and sft.use_cpu is True
     assert sft.report_to == [] or sft.report_to == "none" or sft.report_to == ["none"]
+
+
+def test_packing_is_fixed_length_rows_without_flash_attention():
+    assert settings_for({"packing": True}).args["packing_strategy"] == "wrapped"
+    assert "packing_strategy" not in settings_for({}).args
+    chosen = settings_for({"packing": True, "packing_strategy": "bfd"})
+    assert make_sft_config(chosen, use_cpu=True).packing_strategy == "bfd"
