@@ -21,10 +21,9 @@ PROMPT_TUNING_LEARNING_RATE = 3e-2  # virtual tokens need a far larger step than
 
 def train_soft_prompts(session: Any, folder: Path, expert_model: Any, progress: ProgressCallback | None) -> list[str]:
     """Train every soft prompt; returns the folders written."""
-    from trl import SFTTrainer
-
     from expert_cli.training.callbacks import ProgressReporter
     from expert_cli.training.config import make_sft_config
+    from expert_cli.training.sft import trainer_class
     from expert_cli.training.trainer import quiet_trainer
 
     base = _expert_as_plain_model(expert_model, session.notes)
@@ -38,8 +37,9 @@ def train_soft_prompts(session: Any, folder: Path, expert_model: Any, progress: 
         settings.args.pop("metric_for_best_model", None)
         args = make_sft_config(settings, use_cpu=not session.device.on_cuda)
         config = build_prompt_tuning_config(soft_prompt, str(session.model_dir))
-        trainer = SFTTrainer(model=base, args=args, train_dataset=train_set, processing_class=session.tokenizer,
-                             peft_config=config, callbacks=[ProgressReporter(_named(progress, soft_prompt.name))])
+        trainer = trainer_class(session.device.on_cuda)(
+            model=base, args=args, train_dataset=train_set, processing_class=session.tokenizer, peft_config=config,
+            callbacks=[ProgressReporter(_named(progress, soft_prompt.name))])
         quiet_trainer(trainer).train()
         target = folder / soft_prompt.name
         save_adapter_folder(trainer.accelerator.unwrap_model(trainer.model), session.tokenizer, target,

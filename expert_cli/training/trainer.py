@@ -248,11 +248,12 @@ class _TrainingSession:
 
     def _trainer(self, model: Any, args: Any, train_set: Any, eval_set: Any, peft_config: Any,
                  callbacks: list) -> Any:
-        from trl import SFTTrainer
+        from expert_cli.training.sft import trainer_class
 
         try:
-            trainer = SFTTrainer(model=model, args=args, train_dataset=train_set, eval_dataset=eval_set,
-                                 processing_class=self.tokenizer, peft_config=peft_config, callbacks=callbacks)
+            trainer = trainer_class(self.device.on_cuda)(
+                model=model, args=args, train_dataset=train_set, eval_dataset=eval_set,
+                processing_class=self.tokenizer, peft_config=peft_config, callbacks=callbacks)
         except ValueError as exc:
             raise TrainingError(f"cannot set up training: {exc}") from exc
         return quiet_trainer(trainer)

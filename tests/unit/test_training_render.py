@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from expert_cli.training.formats import FieldMapping, convert_row
 from expert_cli.training.render import render_example, to_hf_dataset
 
@@ -63,3 +65,27 @@ def test_only_answer_tokens_carry_loss(tiny_model, tmp_path):
     assert all(label == -100 for label in labels[:prompt_tokens])
     answer = tokenizer.decode([t for t in labels if t != -100])
     assert answer == "SELECT name FROM users;<|im_end|>"
+
+
+def test_the_lean_cpu_loss_equals_trl_loss(tiny_model, tmp_path):
+    import torch
+    from transformers import AutoModelForCausalLM
+    from trl import SFTTrainer
+
+    from expert_cli.training.config import make_sft_config, resolve_settings
+    from expert_cli.training.sft import lean_trainer_class
+
+    tokenizer = tokenizer_of(tiny_model)
+    rows = [example({"messages": [{"role": "user", "content": f"show users {i}"},
+                                  {"role": "assistant", "content": "SELECT name FROM users;" * (i + 1)}]}, "messages")
+            for i in range(3)]
+    dataset = to_hf_dataset(rows, tokenizer, None, None)
+    settings = resolve_settings({}, output_dir=tmp_path, on_cuda=False, has_eval=False)
+    losses = []
+    for cls in (SFTTrainer, lean_trainer_class()):
+        trainer = cls(model=AutoModelForCausalLM.from_pretrained(tiny_model), train_dataset=dataset,
+                      args=make_sft_config(settings, use_cpu=True), processing_class=tokenizer)
+        batch = trainer._prepare_inputs(next(iter(trainer.get_train_dataloader())))
+        with torch.no_grad():
+            losses.append(float(trainer.compute_loss(trainer.model, batch, num_items_in_batch=None)))
+    assert losses[0] == pytest.approx(losses[1], rel=1e-5)

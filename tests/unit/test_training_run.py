@@ -165,7 +165,7 @@ def test_training_really_learns_and_beats_the_bare_base(tmp_path):
     write_jsonl(tmp_path / "e" / "data" / "valid.jsonl", rows(range(100, 104)))
     expert = make_expert(tmp_path / "e", tiny_model, rows(range(40)), dataset={
         "path": "data/train.jsonl", "validation_path": "data/valid.jsonl"}, config={
-        "learning_rate": 0.05, "batch_size": 8, "epochs": 20, "logging_steps": 5},
+        "learning_rate": 0.05, "batch_size": 8, "epochs": 40, "logging_steps": 5},
         adapter={"type": "lora", "target_modules": ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj",
                                                      "up_proj", "down_proj"], "r": 8, "alpha": 16, "dropout": 0.0})
     result = train_expert(TrainRequest(target=expert))
@@ -186,7 +186,9 @@ def test_training_really_learns_and_beats_the_bare_base(tmp_path):
             ids = tokenizer(prompt, return_tensors="pt").input_ids
             with torch.no_grad():
                 out = model.generate(ids, max_new_tokens=40, do_sample=False)
-            hits += tokenizer.decode(out[0, ids.shape[1]:], skip_special_tokens=True).strip() == answer
+            text = tokenizer.decode(out[0, ids.shape[1]:], skip_special_tokens=True).strip()
+            print(repr(text))
+            hits += text == answer
         return hits
 
     base = AutoModelForCausalLM.from_pretrained(tiny_model)
