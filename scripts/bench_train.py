@@ -29,8 +29,7 @@ import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
-WORDS = ("users orders name age count customer price product total city email country status created "
-         "amount quantity title year rating").split()
+WORDS = ["users", "orders", "name", "age", "count", "customer", "price", "product", "total", "city", "email", "country", "status", "created", "amount", "quantity", "title", "year", "rating"]
 TARGETS = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
 SWEEP = {"trl_1_thread": {"threads": 1}, "trl_no_checkpointing": {"gradient_checkpointing": False},
          "trl_fp32": {"bf16": False}}
@@ -91,7 +90,7 @@ def prepare(workdir: Path, args: argparse.Namespace, packing: bool) -> Path:
 def run_ours(expert: Path, args: argparse.Namespace) -> dict:
     started = time.perf_counter()
     done = subprocess.run([sys.executable, "-m", "expert_cli", "train", str(expert), "--max-steps", str(args.steps),
-                           "--json", "-q"], capture_output=True, text=True, cwd=REPO, env=_env())
+                           "--json", "-q"], capture_output=True, text=True, cwd=REPO, env=_env(), check=False)
     if done.returncode != 0:
         raise SystemExit(f"expert-cli train failed:\n{done.stderr[-3000:]}")
     summary = json.loads(done.stdout)
@@ -106,7 +105,7 @@ def run_trl(workdir: Path, args: argparse.Namespace, variant: dict) -> dict:
     command = [sys.executable, __file__, "--worker", "trl", "--workdir", str(workdir), "--base-model",
                args.base_model, "--steps", str(args.steps), "--batch-size", str(args.batch_size),
                "--rows", str(args.rows), "--variant", json.dumps(variant)]
-    done = subprocess.run(command, capture_output=True, text=True, cwd=REPO, env=_env())
+    done = subprocess.run(command, capture_output=True, text=True, cwd=REPO, env=_env(), check=False)
     if done.returncode != 0:
         raise SystemExit(f"TRL baseline failed:\n{done.stderr[-3000:]}")
     result = json.loads(done.stdout.strip().splitlines()[-1])

@@ -57,9 +57,8 @@ def build_learnable_model(out: Path, hidden: int = 32) -> Path:
     logits whatever an adapter does; a pretrained base has grown its embeddings, and so does this one.
     """
     import torch
-    from transformers import GenerationConfig, Qwen3Config, Qwen3ForCausalLM
-
     from tiny_model import build_tokenizer
+    from transformers import GenerationConfig, Qwen3Config, Qwen3ForCausalLM
 
     tokenizer = build_tokenizer()
     torch.manual_seed(0)

@@ -25,8 +25,9 @@ def run_and_render(target: Path, cases_file: Path, base_model: str | None, json_
 
 def render_lines(result: Any) -> list[str]:
     evaluation = result.evaluation
-    lines = [f"Test cases {result.cases_file}: {evaluation.n} case(s), {evaluation.name}@{evaluation.version} "
-             f"vs bare {evaluation.base_model}"]
+    header = (f"Test cases {result.cases_file}: {evaluation.n} case(s), {evaluation.name}@{evaluation.version} "
+              f"vs bare {evaluation.base_model}")
+    lines = [header]
     for number, outcome in enumerate(evaluation.outcomes, 1):
         base = outcome.base
         base_text = "-" if base is None else f"{MARK[base.passed]} {base.score:.2f}"

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Callable, Iterator, Optional
 
 import typer
 
@@ -18,19 +18,19 @@ from expert_cli.core.progress import ProgressCallback
 @handle_errors
 def train_command(
     target: Path = typer.Argument(Path("."), help="An expert folder, or its manifest.json."),
-    dataset: Optional[str] = typer.Option(None, "--dataset", "-d",
+    dataset: str | None = typer.Option(None, "--dataset", "-d",
                                           help="Dataset file or Hugging Face id (`name::split::config`); "
                                                "overrides `training.dataset`."),
-    output: Optional[Path] = typer.Option(None, "--output", "-o",
+    output: Path | None = typer.Option(None, "--output", "-o",
                                           help="Weights folder (default: EXPERT_DIR/weights)."),
-    base_model: Optional[str] = typer.Option(None, "--base-model", "-b",
+    base_model: str | None = typer.Option(None, "--base-model", "-b",
                                              help="A base model of the manifest (name or slug), a local folder "
                                                   "or a Hugging Face id. Default: the manifest's first."),
-    epochs: Optional[float] = typer.Option(None, "--epochs", help="Overrides `training.config.epochs`."),
-    max_steps: Optional[int] = typer.Option(None, "--max-steps", help="Stop after this many optimizer steps."),
+    epochs: float | None = typer.Option(None, "--epochs", help="Overrides `training.config.epochs`."),
+    max_steps: int | None = typer.Option(None, "--max-steps", help="Stop after this many optimizer steps."),
     device: str = typer.Option("auto", "--device", help="auto, cpu, cuda or cuda:N."),
     resume: bool = typer.Option(False, "--resume", help="Continue from the latest checkpoint."),
-    resume_from: Optional[Path] = typer.Option(None, "--resume-from", help="Continue from this checkpoint folder."),
+    resume_from: Path | None = typer.Option(None, "--resume-from", help="Continue from this checkpoint folder."),
     json_output: bool = typer.Option(False, "--json", help="Print a JSON summary on stdout."),
     quiet: bool = typer.Option(False, "-q", "--quiet", help="No progress bar."),
 ) -> None:
@@ -70,7 +70,14 @@ def training_bar(enabled: bool) -> Iterator[tuple[ProgressCallback | None, Calla
     if not enabled:
         yield None, print_warning
         return
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
 
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                TimeRemainingColumn())

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Optional
 
 import typer
 
@@ -19,9 +18,9 @@ def validate_command(
     path: Path = typer.Argument(..., help="A manifest.json, an expert folder, or a .expert package."),
     strict: bool = typer.Option(False, "--strict", help="Also check the manifest against the JSON Schema."),
     json_output: bool = typer.Option(False, "--json", help="Print the report as one JSON document."),
-    test_cases: Optional[Path] = typer.Option(None, "--test-cases", help="Also run these test cases on the expert "
+    test_cases: Path | None = typer.Option(None, "--test-cases", help="Also run these test cases on the expert "
                                               "and on its bare base (exit 1 below the pass mark)."),
-    base_model: Optional[str] = typer.Option(None, "--base-model", help="Which of the manifest's base models."),
+    base_model: str | None = typer.Option(None, "--base-model", help="Which of the manifest's base models."),
 ) -> None:
     """Check a manifest or expert and report every problem with its JSON path and line."""
     from expert_cli.inference.checks import check_grammar_compiles

@@ -6,7 +6,8 @@ import contextlib
 import signal
 import threading
 import time
-from typing import Any, Iterator
+from collections.abc import Iterator
+from typing import Any
 
 from transformers import TrainerCallback
 
@@ -85,7 +86,7 @@ class InterruptHandler(TrainerCallback):
         return control
 
     @contextlib.contextmanager
-    def installed(self) -> Iterator["InterruptHandler"]:
+    def installed(self) -> Iterator[InterruptHandler]:
         """Route SIGINT here while training (main thread only; elsewhere Ctrl-C keeps its default)."""
         if threading.current_thread() is not threading.main_thread():
             yield self

@@ -11,9 +11,10 @@ import hashlib
 import json
 import random
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from expert_cli.core.errors import DatasetError
 from expert_cli.core.manifest import Manifest
@@ -89,7 +90,7 @@ class RowFilters:
     validate_json: bool = False
 
     @classmethod
-    def from_dataset(cls, dataset: dict[str, Any], multitask: bool) -> "RowFilters":
+    def from_dataset(cls, dataset: dict[str, Any], multitask: bool) -> RowFilters:
         rules = dataset.get("validation") if isinstance(dataset.get("validation"), dict) else {}
         low, high = MULTITASK_LIMITS if multitask else (None, None)
         return cls(

@@ -15,8 +15,9 @@ Pure Python (no torch, no ``datasets``) so ``expert-cli dataset validate`` stays
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 FORMATS = ("messages", "prompt_completion", "instruction", "text", "multitask")
 ROLES = ("system", "user", "assistant", "tool")
@@ -41,7 +42,7 @@ class FieldMapping:
     text: str = "text"
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any] | None) -> "FieldMapping":
+    def from_dict(cls, data: dict[str, Any] | None) -> FieldMapping:
         data = data or {}
         return cls(data.get("instruction"), data.get("input"), data.get("response"), data.get("text") or "text")
 

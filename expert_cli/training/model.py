@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import contextlib
 import os
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any
 
 from expert_cli.core.errors import ModelNotFoundError, TrainingError, UsageError, require
 
@@ -138,11 +139,14 @@ def cpu_threads(model: Any, device: DeviceChoice) -> Iterator[int]:
     wanted = previous
     if os.environ.get(THREADS_ENV, "").strip().isdigit():
         wanted = max(1, int(os.environ[THREADS_ENV]))
-    elif not device.on_cuda and not os.environ.get("OMP_NUM_THREADS"):
-        if sum(p.numel() for p in model.parameters()) < SMALL_MODEL_PARAMETERS:
-            wanted = 1
+    elif not device.on_cuda and not os.environ.get("OMP_NUM_THREADS") and _is_small(model):
+        wanted = 1
     torch.set_num_threads(wanted)
     try:
         yield wanted
     finally:
         torch.set_num_threads(previous)
+
+
+def _is_small(model: Any) -> bool:
+    return sum(p.numel() for p in model.parameters()) < SMALL_MODEL_PARAMETERS

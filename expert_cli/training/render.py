@@ -13,7 +13,8 @@ The loss covers the completion only (TRL's completion mask); TRL appends the EOS
 
 from __future__ import annotations
 
-from typing import Any, Iterable
+from collections.abc import Iterable
+from typing import Any
 
 from expert_cli.inference.templates import LEGACY_TEMPLATES, build_prompt, render_prompt
 from expert_cli.training.formats import Example

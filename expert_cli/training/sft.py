@@ -21,7 +21,7 @@ def trainer_class(on_cuda: bool) -> Any:
     return SFTTrainer if on_cuda else lean_trainer_class()
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def lean_trainer_class() -> Any:
     from transformers import Trainer
     from trl import SFTTrainer

@@ -16,12 +16,12 @@ from __future__ import annotations
 
 import json
 import math
-import shutil
 import time
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from expert_cli.core.errors import TrainingError
 from expert_cli.core.manifest import Manifest, load_manifest

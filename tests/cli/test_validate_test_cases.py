@@ -5,9 +5,9 @@ from __future__ import annotations
 import json
 
 import pytest
+from training_helpers import chat_rows, make_expert
 
 from expert_cli.training.trainer import TrainRequest, train_expert
-from training_helpers import chat_rows, make_expert
 
 
 @pytest.fixture(scope="module")

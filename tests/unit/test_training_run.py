@@ -7,11 +7,11 @@ import signal
 from pathlib import Path
 
 import pytest
+from training_helpers import build_learnable_model, chat_rows, make_expert, write_jsonl
 
 from expert_cli.core.errors import DatasetError
 from expert_cli.core.manifest import model_slug
 from expert_cli.training.trainer import TrainingInterrupted, TrainRequest, train_expert
-from training_helpers import build_learnable_model, chat_rows, make_expert, write_jsonl
 
 FIXTURE_MULTITASK = "datasets/expert-json-text_to_schema-test.multitask.jsonl"
 
@@ -125,7 +125,7 @@ def test_ctrl_c_saves_a_checkpoint_and_resume_continues_from_its_step(tmp_path, 
     result = train_expert(TrainRequest(target=expert, max_steps=4, resume=True),
                           progress=lambda t, c, n: calls.append((t, c)))
     assert result.steps == 4 and result.resumed_from == str(checkpoints / "checkpoint-2")
-    assert [c for t, c in calls if t.startswith("training")][0] == 2
+    assert next(c for t, c in calls if t.startswith("training")) == 2
 
 
 def test_resume_without_a_checkpoint_says_so(tmp_path, tiny_model):
