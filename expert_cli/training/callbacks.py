@@ -6,7 +6,7 @@ import contextlib
 import signal
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from transformers import TrainerCallback
@@ -71,12 +71,15 @@ class ProgressReporter(TrainerCallback):
 class InterruptHandler(TrainerCallback):
     """First Ctrl-C: finish the current step, save a checkpoint, stop. A second Ctrl-C aborts at once."""
 
-    def __init__(self) -> None:
+    def __init__(self, notify: Callable[[str], None] | None = None) -> None:
         self.requested = False
         self.stopped_at: int | None = None
+        self.notify = notify
 
     def request(self) -> None:
         self.requested = True
+        if self.notify is not None:
+            self.notify("interrupted: saving a checkpoint after this step (Ctrl-C again to abort at once)")
 
     def on_step_end(self, args, state, control, **kwargs):
         if self.requested:

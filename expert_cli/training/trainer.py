@@ -199,7 +199,7 @@ class _TrainingSession:
         model = self._model()
         args = self._sft_config(model)
         peft_config = build_peft_config(plan, total_steps=self._total_steps(args))
-        reporter, interrupt = ProgressReporter(progress), InterruptHandler()
+        reporter, interrupt = ProgressReporter(progress), InterruptHandler(self.notes)
         callbacks = [reporter, interrupt] + ([AdaLoraAllocator()] if plan.type == "adalora" else [])
         trainer = self._trainer(model, args, train_set, eval_set, peft_config, callbacks)
         from expert_cli.training.model import cpu_threads
