@@ -5,11 +5,14 @@ Typer and rich live in ``expert_cli.cli`` and nowhere else.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
 import os
+import re
 import sys
-from typing import TYPE_CHECKING, Any, Callable, TypeVar
+from collections.abc import Callable, Iterator
+from typing import IO, TYPE_CHECKING, Any, TypeVar
 
 import typer
 from typer.core import TyperGroup
@@ -20,8 +23,61 @@ if TYPE_CHECKING:  # rich is imported when a console is first needed: it costs ~
     from rich.console import Console
 
 
+# click's UsageError, reached through typer's public `BadParameter` (typer bundles click privately).
+_ClickUsageError: type[Exception] = typer.BadParameter.__base__  # type: ignore[assignment]
+_PASS_THROUGH = ("NoArgsIsHelpError",)  # a bare group (`expert-cli trust`) prints its help, as before
+
+
+INVOKED_KEY = "expert_cli.invoked"  # ctx.meta (shared by every context of a run): the command being parsed
+
+
+class CommandLineUsageError(_ClickUsageError):  # type: ignore[misc, valid-type]
+    """A usage error shown the project's way: ``error: ...`` and ``hint: run `<command> --help```, exit 2."""
+
+    def __init__(self, message: str, ctx: Any = None, command: str = "expert-cli") -> None:
+        super().__init__(message, ctx=ctx)
+        self.command = ctx.command_path if ctx is not None else command
+
+    def show(self, file: IO[Any] | None = None) -> None:
+        print_error(self.message, f"run `{self.command} --help`")
+
+
+def plain_message(text: str) -> str:
+    """click's ``Missing argument 'source'.`` -> ``missing argument `source```."""
+    text = re.sub(r"'([^'\s]+)'", r"`\1`", text.strip()).rstrip(".")
+    return text[:1].lower() + text[1:]
+
+
+@contextlib.contextmanager
+def plain_usage_errors(ctx: Any = None) -> Iterator[None]:
+    """Turn click's usage errors raised inside the block into :class:`CommandLineUsageError`."""
+    try:
+        yield
+    except CommandLineUsageError:
+        raise
+    except _ClickUsageError as exc:
+        if type(exc).__name__ in _PASS_THROUGH:
+            raise
+        command = ctx.meta.get(INVOKED_KEY, ctx.command_path) if ctx is not None else "expert-cli"
+        raise CommandLineUsageError(plain_message(exc.format_message()), exc.ctx, command) from None
+
+
 class CommandGroup(TyperGroup):
-    """Plain help whose command list shows each command's whole first sentence, wrapped, never cut at `...`."""
+    """Plain help whose command list shows each command's whole first sentence, wrapped, never cut at `...`;
+    usage errors (unknown command or option, missing argument, bad value) as ``error:``/``hint:`` lines."""
+
+    def make_context(self, info_name: str | None, args: list[str], parent: Any = None, **extra: Any) -> Any:
+        with plain_usage_errors():
+            return super().make_context(info_name, args, parent=parent, **extra)
+
+    def invoke(self, ctx: Any) -> Any:
+        with plain_usage_errors(ctx):
+            return super().invoke(ctx)
+
+    def resolve_command(self, ctx: Any, args: list[str]) -> Any:
+        name, command, rest = super().resolve_command(ctx, args)
+        ctx.meta[INVOKED_KEY] = f"{ctx.command_path} {name}"  # names the command in errors without a context
+        return name, command, rest
 
     def format_commands(self, ctx: Any, formatter: Any) -> None:
         rows = []

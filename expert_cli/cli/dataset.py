@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import typer
 
-from expert_cli.cli._app import app, handle_errors, print_json
+from expert_cli.cli._app import CommandGroup, app, handle_errors, print_json
 
-dataset_app = typer.Typer(name="dataset", help="Check and describe training datasets.", no_args_is_help=True)
+dataset_app = typer.Typer(name="dataset", cls=CommandGroup, help="Check and describe training datasets.", no_args_is_help=True)
 app.add_typer(dataset_app, name="dataset")
 
 TARGET_HELP = "A dataset file (.jsonl/.json/.csv/.parquet), a Hugging Face id, or an expert folder / manifest."

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import typer
 
-from expert_cli.cli._app import app, handle_errors, out_console, print_json, print_success
+from expert_cli.cli._app import CommandGroup, app, handle_errors, out_console, print_json, print_success
 
-trust_app = typer.Typer(help="Manage trusted publisher keys ($EXPERT_HOME/trusted-keys/).", no_args_is_help=True)
+trust_app = typer.Typer(cls=CommandGroup, help="Manage trusted publisher keys ($EXPERT_HOME/trusted-keys/).", no_args_is_help=True)
 app.add_typer(trust_app, name="trust")
 
 
