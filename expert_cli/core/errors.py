@@ -94,6 +94,30 @@ class GrammarError(InferenceError):
     """A grammar does not compile."""
 
 
+class StorageError(ExpertError):
+    """A file or folder cannot be created or written: permissions, a full disk, a file where a folder should be."""
+
+
+def storage_error(action: str, path: object, exc: OSError) -> StorageError:
+    """``cannot <action> `<path>`: <reason>``, with a hint that points at ``EXPERT_HOME`` when the path is in it."""
+    from pathlib import Path
+
+    from expert_cli.core import paths
+
+    reason = exc.strerror or str(exc)
+    if isinstance(exc, (FileExistsError, NotADirectoryError)):
+        reason = "a file stands where a folder should be"
+    if exc.filename is not None and str(exc.filename) != str(path):
+        reason += f" (`{exc.filename}`)"
+    home = paths.expert_home()
+    target = Path(str(path)).expanduser().absolute()
+    if target == home.absolute() or home.absolute() in target.parents:
+        hint = f"check that `EXPERT_HOME` (`{home}`) is a writable folder with free space, or set it to one"
+    else:
+        hint = "check the path, its permissions and the free space, or choose another location"
+    return StorageError(f"cannot {action} `{path}`: {reason}", hint=hint)
+
+
 class MissingDependencyError(ExpertError):
     """An optional extra is not installed."""
 

@@ -21,7 +21,7 @@ from typing import Any
 
 from expert_cli.core import paths
 from expert_cli.core.archive import extract_archive
-from expert_cli.core.errors import InstallError
+from expert_cli.core.errors import InstallError, storage_error
 from expert_cli.core.hashing import check_sidecar
 from expert_cli.core.integrity import IntegrityReport, check_package_folder
 from expert_cli.core.manifest import Manifest, load_manifest
@@ -82,10 +82,12 @@ class InstallResult:
 @contextlib.contextmanager
 def staging_area(purpose: str) -> Iterator[Path]:
     """A private folder ``tmp/<purpose>-<pid>-<random>``, removed afterwards (stale ones are swept)."""
-    root = paths.tmp_dir()
-    root.mkdir(parents=True, exist_ok=True)
+    root = paths.ensure_dir(paths.tmp_dir())
     sweep_stale_staging(root)
-    folder = Path(tempfile.mkdtemp(prefix=f"{purpose}-{os.getpid()}-", dir=root))
+    try:
+        folder = Path(tempfile.mkdtemp(prefix=f"{purpose}-{os.getpid()}-", dir=root))
+    except OSError as exc:
+        raise storage_error("create a staging folder in", root, exc) from exc
     try:
         yield folder
     finally:

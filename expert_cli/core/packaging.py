@@ -21,10 +21,11 @@ from pathlib import Path
 from typing import Any
 
 from expert_cli.core.archive import ArchiveEntry, ArchiveLimits, safe_member_name, write_archive
-from expert_cli.core.errors import PackageError
+from expert_cli.core.errors import PackageError, storage_error
 from expert_cli.core.exemplars import EXEMPLARS_FILE, sample_routing_exemplars
 from expert_cli.core.hashing import hash_files, sha256_bytes, sha256_file, write_sidecar
 from expert_cli.core.manifest import MANIFEST_FILE, Manifest, load_manifest, model_slug
+from expert_cli.core.paths import ensure_dir
 from expert_cli.core.progress import ProgressCallback
 
 WEIGHT_FILES = ("adapter_config.json", "adapter_model.safetensors")
@@ -158,15 +159,20 @@ def build_package(expert_dir: Path, output: Path | None = None, model: str | Non
 
 def write_package_file(entries: list[ArchiveEntry], target: Path, progress: ProgressCallback | None = None) -> str:
     """Write the archive next to ``target`` and rename it into place; returns its SHA-256."""
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    ensure_dir(target.parent)
+    try:
+        fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    except OSError as exc:
+        raise storage_error("write", target, exc) from exc
     os.close(fd)
     tmp = Path(tmp_name)
     try:
         write_archive(entries, tmp, progress)
         digest = sha256_file(tmp)
         os.replace(tmp, target)
-    except BaseException:
+    except BaseException as exc:
         tmp.unlink(missing_ok=True)
+        if isinstance(exc, OSError):
+            raise storage_error("write", target, exc) from exc
         raise
     return digest

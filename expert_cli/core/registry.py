@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any, Iterator
 
 from expert_cli.core import paths
-from expert_cli.core.errors import NotInstalledError, RegistryError
+from expert_cli.core.errors import NotInstalledError, RegistryError, StorageError, storage_error
 
 REGISTRY_VERSION = "1.0"
 LOCK_TIMEOUT_S = 60.0
@@ -191,8 +191,11 @@ def read_registry(path: Path | None = None) -> Registry:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
         return Registry(path)
-    except (OSError, UnicodeDecodeError) as exc:
-        raise RegistryError(f"cannot read the registry `{path}`: {exc}") from exc
+    except OSError as exc:
+        raise RegistryError(f"cannot read the registry `{path}`: {exc.strerror or exc}",
+                            hint=f"check that `EXPERT_HOME` (`{paths.expert_home()}`) is a folder you can read") from exc
+    except UnicodeDecodeError as exc:
+        raise _corrupt(path, f"not UTF-8 text ({exc.reason} at byte {exc.start})") from exc
     try:
         document = json.loads(text)
     except json.JSONDecodeError as exc:
@@ -204,23 +207,29 @@ def write_registry(registry: Registry) -> None:
     """Atomically replace the registry file (temp file in the same folder, fsync, rename, fsync folder)."""
     try:
         atomic_write_text(registry.path, json.dumps(registry.to_dict(), indent=2, ensure_ascii=False) + "\n")
-    except OSError as exc:
-        raise RegistryError(f"cannot write the registry `{registry.path}`: {exc}",
+    except StorageError as exc:
+        raise RegistryError(f"cannot write the registry: {exc.message}",
                             hint="the previous registry was left unchanged; free space or fix permissions and retry") from exc
 
 
 def atomic_write_text(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    """Replace ``path`` with ``text`` atomically (temp file, fsync, rename); StorageError when it cannot."""
+    paths.ensure_dir(path.parent)
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    except OSError as exc:
+        raise storage_error("write", path, exc) from exc
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as handle:
             handle.write(text)
             handle.flush()
             os.fsync(handle.fileno())
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as exc:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
+        if isinstance(exc, OSError):
+            raise storage_error("write", path, exc) from exc
         raise
     fsync_dir(path.parent)
 
@@ -240,13 +249,21 @@ def registry_lock(timeout: float = LOCK_TIMEOUT_S) -> Iterator[None]:
     from filelock import FileLock, Timeout
 
     lock_path = paths.registry_path().with_name(paths.REGISTRY_FILE + ".lock")
-    lock_path.parent.mkdir(parents=True, exist_ok=True)
+    lock = FileLock(str(lock_path), timeout=timeout)
     try:
-        with FileLock(str(lock_path), timeout=timeout):
-            yield
+        paths.ensure_dir(lock_path.parent)
+        lock.acquire()
     except Timeout as exc:
         raise RegistryError(f"the registry is locked by another expert-cli process (`{lock_path}`)",
                             hint="wait for it to finish and try again") from exc
+    except (OSError, StorageError) as exc:
+        reason = exc.message if isinstance(exc, StorageError) else (exc.strerror or str(exc))
+        raise RegistryError(f"cannot lock the registry (`{lock_path}`): {reason}",
+                            hint=f"check that `EXPERT_HOME` (`{paths.expert_home()}`) is a writable folder") from exc
+    try:
+        yield
+    finally:
+        lock.release()
 
 
 @contextlib.contextmanager

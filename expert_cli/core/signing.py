@@ -19,7 +19,7 @@ from typing import Any
 
 from expert_cli.core import paths
 from expert_cli.core.archive import ArchiveEntry, extract_archive
-from expert_cli.core.errors import SignatureError, UsageError
+from expert_cli.core.errors import SignatureError, UsageError, storage_error
 from expert_cli.core.hashing import canonical_json, sha256_bytes, write_sidecar
 from expert_cli.core.manifest import MANIFEST_FILE
 from expert_cli.core.progress import ProgressCallback
@@ -115,15 +115,20 @@ def generate_keypair(path: Path | None = None, force: bool = False) -> KeyPair:
 
 
 def _write_private(target: Path, data: bytes) -> None:
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", dir=target.parent)  # mkstemp creates it 0600
+    paths.ensure_dir(target.parent)
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", dir=target.parent)  # mkstemp creates it 0600
+    except OSError as exc:
+        raise storage_error("write the key", target, exc) from exc
     try:
         os.fchmod(fd, 0o600)
         with os.fdopen(fd, "wb") as handle:
             handle.write(data)
         os.replace(tmp, target)
-    except BaseException:
+    except BaseException as exc:
         Path(tmp).unlink(missing_ok=True)
+        if isinstance(exc, OSError):
+            raise storage_error("write the key", target, exc) from exc
         raise
 
 

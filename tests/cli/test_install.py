@@ -59,3 +59,16 @@ def test_corrupt_download_is_caught_by_the_sidecar(cli, package: Path) -> None:
 def test_bad_source_is_a_usage_error(cli, tmp_path: Path) -> None:
     result = cli("install", tmp_path / "missing.expert")
     assert result.exit_code == 2 and result.stderr.startswith("error: ")
+
+
+@pytest.mark.parametrize("argv", [["install", "{package}", "--allow-unsigned"], ["uninstall", "demo"]])
+def test_an_unusable_expert_home_is_an_error_not_a_traceback(cli, package: Path, tmp_path: Path, monkeypatch,
+                                                             argv: list[str]) -> None:
+    home = tmp_path / "home-is-a-file"
+    home.write_text("not a folder")
+    monkeypatch.setenv("EXPERT_HOME", str(home))
+    result = cli(*[arg.format(package=package) for arg in argv])
+    assert result.exit_code == 1 and result.stdout == "" and "Traceback" not in result.stderr
+    assert result.stderr.startswith(f"error: cannot create the folder `{home / 'tmp'}`")
+    assert "hint: check that `EXPERT_HOME`" in result.stderr
+    assert home.read_text() == "not a folder"

@@ -25,3 +25,16 @@ def test_keygen_refuses_to_overwrite(cli, tmp_path: Path) -> None:
     again = cli("keygen", "-o", tmp_path / "k.pem")
     assert again.exit_code == 2 and "already exists" in again.stderr and "--force" in again.stderr
     assert cli("keygen", "-o", tmp_path / "k.pem", "--force").exit_code == 0
+
+
+def test_keygen_into_an_unusable_expert_home_is_one_error_line(cli, tmp_path: Path, monkeypatch) -> None:
+    home = tmp_path / "home-is-a-file"
+    home.write_text("not a folder")
+    monkeypatch.setenv("EXPERT_HOME", str(home))
+    result = cli("keygen")
+    assert result.exit_code == 1 and result.stdout == ""
+    assert result.stderr.splitlines() == [
+        f"error: cannot create the folder `{home / 'keys'}`: a file stands where a folder should be",
+        f"hint: check that `EXPERT_HOME` (`{home}`) is a writable folder with free space, or set it to one",
+    ]
+    assert home.read_text() == "not a folder"

@@ -47,3 +47,30 @@ def test_untrained_expert_is_an_error_with_a_hint(cli, tiny_adapter: Path, tmp_p
     assert result.exit_code == 1 and result.stdout == ""
     assert "error: no trained adapter" in result.stderr and "hint: train it first" in result.stderr
     assert list(tmp_path.glob("*.expert")) == []
+
+
+def test_output_below_a_file_is_an_error_and_writes_nothing(cli, tiny_adapter: Path, tmp_path: Path) -> None:
+    expert = write_expert(tmp_path / "expert", tiny_adapter)
+    blocker = tmp_path / "blocker"
+    blocker.write_text("a file")
+    result = cli("package", expert, "-o", blocker / "dist" / "x.expert")
+    assert result.exit_code == 1 and result.stdout == "" and "Traceback" not in result.stderr
+    assert result.stderr.splitlines()[0] == (f"error: cannot create the folder `{blocker / 'dist'}`: "
+                                             "a file stands where a folder should be")
+    assert result.stderr.splitlines()[1].startswith("hint: check the path")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["blocker", "expert"]
+
+
+def test_a_failed_write_leaves_no_temp_file(cli, tiny_adapter: Path, tmp_path: Path, monkeypatch) -> None:
+    from expert_cli.core import packaging
+
+    def disk_full(*args, **kwargs):
+        raise OSError(28, "No space left on device")
+
+    expert = write_expert(tmp_path / "expert", tiny_adapter)
+    monkeypatch.setattr(packaging, "write_archive", disk_full)
+    result = cli("package", expert, "-o", tmp_path / "dist")
+    assert result.exit_code == 1
+    assert result.stderr.startswith(f"error: cannot write `{tmp_path / 'dist' / 'expert-demo-tiny-qwen3.v0.1.0.expert'}`"
+                                    ": No space left on device")
+    assert list((tmp_path / "dist").iterdir()) == []

@@ -27,3 +27,12 @@ def test_inline_key_and_errors(cli) -> None:
     assert bad.exit_code == 1 and "is not an Ed25519 public key" in bad.stderr
     missing = cli("trust", "rm", "nobody")
     assert missing.exit_code == 2 and "no trusted key `nobody` (trusted: `inline`)" in missing.stderr
+
+
+def test_add_into_an_unusable_expert_home_is_one_error_line(cli, tmp_path: Path, monkeypatch) -> None:
+    home = tmp_path / "home-is-a-file"
+    home.write_text("not a folder")
+    monkeypatch.setenv("EXPERT_HOME", str(home))
+    result = cli("trust", "add", "ed25519:" + "11" * 32)
+    assert result.exit_code == 1 and result.stdout == ""
+    assert result.stderr.startswith(f"error: cannot create the folder `{home / 'trusted-keys'}`")

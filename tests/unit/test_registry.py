@@ -310,3 +310,20 @@ def test_registry_path_follows_expert_home(tmp_path: Path, monkeypatch: pytest.M
     with registry_transaction() as registry:
         registry.add(entry())
     assert (tmp_path / "other" / "expert-registry.json").is_file()
+
+
+def test_a_registry_that_is_not_utf8_is_corrupt_and_left_alone():
+    paths.registry_path().parent.mkdir(parents=True, exist_ok=True)
+    paths.registry_path().write_bytes(b"\xff\xfe{}")
+    with pytest.raises(RegistryError, match="is corrupt: not UTF-8"):
+        read_registry()
+    assert paths.registry_path().read_bytes() == b"\xff\xfe{}"
+
+
+def test_an_unusable_home_cannot_be_locked(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    home = tmp_path / "home-is-a-file"
+    home.write_text("")
+    monkeypatch.setenv("EXPERT_HOME", str(home))
+    with pytest.raises(RegistryError, match="cannot lock the registry") as caught, registry_transaction():
+        pass
+    assert "EXPERT_HOME" in (caught.value.hint or "")
