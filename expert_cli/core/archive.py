@@ -121,6 +121,9 @@ def _open_stream(path: Path, limits: ArchiveLimits, progress: ProgressCallback |
         raise
     except FileNotFoundError as exc:
         raise PackageError(f"no package at `{path}`") from exc
+    except IsADirectoryError as exc:
+        raise PackageError(f"`{path}` is a folder, not a `.expert` file",
+                           hint="build a package from an expert folder with `expert-cli package <folder>`") from exc
     except READ_ERRORS as exc:
         raise PackageError(f"`{path.name}` is not a valid .expert package (a gzip tar): {exc or type(exc).__name__}",
                            hint=HOSTILE_HINT) from exc

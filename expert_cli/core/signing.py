@@ -144,10 +144,14 @@ def load_private_key(path: Path) -> Any:
                              hint="create one with `expert-cli keygen`") from None
     if len(data) == 32:
         return Ed25519PrivateKey.from_private_bytes(data)
+    if data.strip().lower().startswith(KEY_PREFIX.encode()):
+        raise SignatureError(f"`{path}` is a public key; signing needs the private key",
+                             hint="pass the `.pem` file that `expert-cli keygen` wrote next to it") from None
     try:
         key = serialization.load_pem_private_key(data, password=None)
     except (ValueError, TypeError) as exc:
-        raise SignatureError(f"`{path}` is not an unencrypted PEM private key: {exc}",
+        reason = str(exc).split(". See ")[0].rstrip(".")  # cryptography appends a FAQ link
+        raise SignatureError(f"`{path}` is not an unencrypted PEM private key: {reason}",
                              hint="create one with `expert-cli keygen`") from None
     if not isinstance(key, Ed25519PrivateKey):
         raise SignatureError(f"`{path}` is not an Ed25519 key", hint="create one with `expert-cli keygen`")

@@ -37,12 +37,20 @@ def read_pubkey_source(source: str | Path) -> str:
     text = str(source)
     if text.lower().startswith(KEY_PREFIX) and not Path(text).exists():
         return normalize_pubkey(text)
+    hint = "pass the `.pub` file that `expert-cli keygen` wrote, or the text `ed25519:<hex>`"
     try:
         content = Path(source).read_text(encoding="utf-8").strip()
-    except (OSError, UnicodeDecodeError) as exc:
-        raise UsageError(f"cannot read the public key `{source}`: {exc}",
-                         hint="pass a `.pub` file written by `expert-cli keygen`") from None
-    return normalize_pubkey(content.splitlines()[0] if content else "")
+    except OSError as exc:
+        raise UsageError(f"cannot read the public key `{source}`: {exc.strerror or exc}", hint=hint) from None
+    except UnicodeDecodeError:
+        content = ""
+    if "PRIVATE KEY" in content:
+        raise SignatureError(f"`{source}` holds a private key, not a public key; never share it", hint=hint)
+    try:
+        return normalize_pubkey(content.splitlines()[0] if content else "")
+    except SignatureError:
+        raise SignatureError(f"`{source}` does not hold an Ed25519 public key (`ed25519:<64 hex digits>`)",
+                             hint=hint) from None
 
 
 def list_trusted_keys() -> list[TrustedKey]:

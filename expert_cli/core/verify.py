@@ -9,9 +9,10 @@ from pathlib import Path
 from typing import Any
 
 from expert_cli.core.archive import extract_archive
-from expert_cli.core.errors import PackageError, SignatureError
+from expert_cli.core.errors import PackageError, SignatureError, UsageError
 from expert_cli.core.hashing import check_sidecar
 from expert_cli.core.integrity import IntegrityReport, check_package_folder, read_signature, verify_files
+from expert_cli.core.packaging import PACKAGE_SUFFIX
 from expert_cli.core.progress import ProgressCallback
 from expert_cli.core.registry import read_registry
 from expert_cli.core.signing import fingerprint
@@ -47,6 +48,12 @@ def verify_target(target: str, allow_unsigned: bool = False, trust_keys: Iterabl
                   progress: ProgressCallback | None = None) -> VerifyResult:
     """Verify a ``.expert`` file, or an installed ``name[@version]``; raises on any failure."""
     path = Path(target).expanduser()
+    if path.is_dir():
+        raise UsageError(f"`{target}` is a folder; `verify` checks a `.expert` file or an installed expert",
+                         hint=f"check an expert folder with `expert-cli validate {target}`")
+    if not path.is_file() and (path.suffix == PACKAGE_SUFFIX or "/" in target):
+        raise PackageError(f"no package at `{target}`",
+                           hint="pass an existing `.expert` file, or NAME[@VERSION] of an installed expert")
     if path.is_file():
         sidecar = "ok" if check_sidecar(path) else "absent"
         with tempfile.TemporaryDirectory(prefix="expert-verify-") as scratch:

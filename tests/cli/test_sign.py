@@ -42,3 +42,22 @@ def test_sign_refuses_a_tampered_package(cli, tiny_adapter: Path, tmp_path: Path
     result = cli("sign", package)
     assert result.exit_code == 1 and "does not match its SHA-256" in result.stderr
     assert package.read_bytes() == before
+
+
+def test_signing_a_folder_says_to_package_it_first(cli, tiny_adapter: Path, tmp_path: Path) -> None:
+    folder = write_expert(tmp_path / "expert", tiny_adapter)
+    cli("keygen")
+    result = cli("sign", folder)
+    assert result.exit_code == 1 and result.stdout == ""
+    assert result.stderr.splitlines() == [f"error: `{folder}` is a folder, not a `.expert` file",
+                                          "hint: build a package from an expert folder with `expert-cli package <folder>`"]
+
+
+def test_a_public_key_given_as_the_signing_key_is_named(cli, tiny_adapter: Path, tmp_path: Path) -> None:
+    package = _package(tiny_adapter, tmp_path)
+    before = sha256(package)
+    pair = json.loads(cli("keygen", "-o", tmp_path / "k.pem", "--json").stdout)
+    result = cli("sign", package, "--key", pair["public_key"])
+    assert result.exit_code == 1
+    assert result.stderr.startswith(f"error: `{pair['public_key']}` is a public key; signing needs the private key")
+    assert sha256(package) == before

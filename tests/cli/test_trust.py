@@ -36,3 +36,15 @@ def test_add_into_an_unusable_expert_home_is_one_error_line(cli, tmp_path: Path,
     result = cli("trust", "add", "ed25519:" + "11" * 32)
     assert result.exit_code == 1 and result.stdout == ""
     assert result.stderr.startswith(f"error: cannot create the folder `{home / 'trusted-keys'}`")
+
+
+def test_key_files_that_are_not_public_keys_are_named_not_echoed(cli, tmp_path: Path) -> None:
+    pair = json.loads(cli("keygen", "-o", tmp_path / "acme.pem", "--json").stdout)
+    private = cli("trust", "add", pair["private_key"])
+    assert private.exit_code == 1 and "BEGIN" not in private.stderr
+    assert private.stderr.startswith(f"error: `{pair['private_key']}` holds a private key, not a public key")
+    (tmp_path / "notes.txt").write_text("secret words\n")
+    other = cli("trust", "add", tmp_path / "notes.txt")
+    assert other.exit_code == 1 and "secret" not in other.stderr
+    assert other.stderr.startswith(f"error: `{tmp_path / 'notes.txt'}` does not hold an Ed25519 public key")
+    assert json.loads(cli("trust", "list", "--json").stdout) == []

@@ -29,3 +29,13 @@ def test_verify_package_and_installed_expert(cli, tiny_adapter: Path, tmp_path: 
     (paths.install_dir("expert-demo", "0.1.0") / "grammar.gbnf").write_text("root ::= \"evil\"\n")
     tampered = cli("verify", "demo")
     assert tampered.exit_code == 1 and "`grammar.gbnf` in `expert-demo@0.1.0` does not match" in tampered.stderr
+
+
+def test_a_folder_or_a_missing_file_is_not_taken_for_an_expert_name(cli, tmp_path: Path) -> None:
+    folder = cli("verify", tmp_path)
+    assert folder.exit_code == 2 and folder.stdout == ""
+    assert folder.stderr.splitlines() == [
+        f"error: `{tmp_path}` is a folder; `verify` checks a `.expert` file or an installed expert",
+        f"hint: check an expert folder with `expert-cli validate {tmp_path}`"]
+    missing = cli("verify", tmp_path / "gone.expert")
+    assert missing.exit_code == 1 and missing.stderr.startswith(f"error: no package at `{tmp_path / 'gone.expert'}`")
