@@ -3,12 +3,14 @@
 Without ``--base-model`` the manifest's first base model is used. With it, a manifest entry is matched by
 name or slug (``builtin:tiny-qwen3``, ``tiny-qwen3``, ``Qwen/Qwen3-0.6B`` matches ``F:/models/Qwen3-0.6B``)
 and that entry's adapter, quantization, RoPE and template settings apply, while the model is loaded from what
-the flag names. A model not in the manifest uses the first entry's settings.
+the flag names; a bare slug (``tiny-qwen3``, ``qwen3-0-6b``) that is no local folder loads the entry's own model.
+A model not in the manifest uses the first entry's settings.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 from expert_cli.core.errors import ManifestError
 from expert_cli.core.manifest import BaseModelSpec, Manifest, model_slug
@@ -31,5 +33,6 @@ def choose_base_model(manifest: Manifest, requested: str | None) -> BaseModelCho
     wanted = model_slug(requested)
     for spec in models:
         if requested in (spec.name, spec.slug) or wanted == spec.slug:
-            return BaseModelChoice(requested, spec, spec.slug, True)
+            only_the_slug = requested == spec.slug != spec.name and not Path(requested).expanduser().exists()
+            return BaseModelChoice(spec.name if only_the_slug else requested, spec, spec.slug, True)
     return BaseModelChoice(requested, models[0], wanted, False)

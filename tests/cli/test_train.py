@@ -54,3 +54,16 @@ def test_a_missing_dataset_says_how_to_pass_one(cli, tmp_path, tiny_model):
     expert = make_expert(tmp_path / "e", tiny_model, None)
     result = cli("train", expert)
     assert result.exit_code == 1 and "does not exist" in result.stderr and "--dataset" in result.stderr
+
+
+def test_a_base_model_given_by_its_slug_loads_the_manifest_entry(cli, tmp_path, tiny_model):
+    expert = make_expert(tmp_path / "e", tiny_model, chat_rows(4))
+    slug = json.loads((expert / "manifest.json").read_text())["base_models"][0]["name"]
+    from expert_cli.core.manifest import model_slug
+
+    result = cli("train", expert, "--base-model", model_slug(slug), "--max-steps", "1", "--json")
+    assert result.exit_code == 0, result.stderr
+    summary = json.loads(result.stdout)
+    assert Path(summary["adapter_dir"]) == expert / "weights" / model_slug(slug) / "adapter"
+    config = json.loads((Path(summary["adapter_dir"]) / "adapter_config.json").read_text())
+    assert config["base_model_name_or_path"] == str(tiny_model)
