@@ -98,12 +98,13 @@ def _manifest_or_none(path: Path) -> Manifest | None:
 
 def _combine(target: str, sets: list[ExampleSet]) -> DatasetReport:
     examples = [e for s in sets for e in s.examples]
+    empty = [SourceProblem(s.label, "no rows: the dataset is empty") for s in sets if not s.rows and not s.problems]
     return DatasetReport(
         target=target,
         sources=[s.label for s in sets],
         rows=sum(s.rows for s in sets),
         examples=examples,
-        problems=[p for s in sets for p in s.problems],
+        problems=[p for s in sets for p in s.problems] + empty,
         formats=dict(Counter(e.format for e in examples)),
     )
 

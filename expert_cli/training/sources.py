@@ -61,7 +61,8 @@ def resolve_source(spec: str, base_dir: Path | None = None) -> DatasetSource:
         return DatasetSource(spec, hf_id=name, split=split or None, config=config or None)
     raise DatasetError(
         f"dataset `{candidate}` does not exist",
-        hint="pass `--dataset PATH` (a .jsonl file) or a Hugging Face id such as `org/name::train`",
+        hint="pass a .jsonl/.json/.csv/.parquet file or a Hugging Face id such as `org/name::train` "
+             "(`train` takes it as `--dataset PATH`)",
     )
 
 
@@ -85,6 +86,9 @@ def read_rows(source: DatasetSource, *, streaming: bool = False, limit: int | No
             return _read_json(source.path, limit)
         if suffix == ".csv":
             return _read_csv(source.path, limit), []
+        if suffix != ".parquet":  # datasets would take an unknown local file for a hub id and go online
+            raise DatasetError(f"`{source.path}` is not a dataset file (`{suffix or 'no extension'}`)",
+                               hint=f"use a {', '.join(LOCAL_SUFFIXES)} file (JSON Lines: name it `.jsonl`)")
     return _read_with_datasets(source, streaming=streaming, limit=limit), []
 
 

@@ -46,3 +46,28 @@ def test_stats_json(cli, fixtures_dir):
 def test_a_missing_file_is_an_error(cli, tmp_path):
     result = cli("dataset", "stats", tmp_path / "nope.jsonl")
     assert result.exit_code == 1 and result.stderr.startswith("error: dataset")
+
+
+def test_a_local_file_of_unknown_type_is_refused_without_going_online(cli, tmp_path, monkeypatch):
+    import datasets
+
+    def no_hub(*args, **kwargs):
+        raise AssertionError("an unknown local file was handed to datasets.load_dataset")
+
+    monkeypatch.setattr(datasets, "load_dataset", no_hub)
+    notes = tmp_path / "rows.txt"
+    notes.write_text(json.dumps(chat_rows(1)[0]) + "\n")
+    result = cli("dataset", "validate", notes)
+    assert result.exit_code == 1 and result.stdout == ""
+    assert result.stderr.splitlines()[0] == f"error: `{notes}` is not a dataset file (`.txt`)"
+    assert "name it `.jsonl`" in result.stderr
+
+
+def test_an_empty_file_is_invalid_and_says_why(cli, tmp_path):
+    empty = tmp_path / "empty.jsonl"
+    empty.write_text("")
+    result = cli("dataset", "validate", empty, "--json")
+    assert result.exit_code == 1
+    document = json.loads(result.stdout)
+    assert document["ok"] is False and document["problems"] == [
+        {"location": str(empty), "message": "no rows: the dataset is empty"}]
