@@ -24,10 +24,11 @@ def route_command(
     json_output: bool = typer.Option(False, "--json", help="Print the decision as one JSON document."),
 ) -> None:
     """Show which experts (or the base model) would answer PROMPT, with each candidate's score and reasons."""
+    from expert_cli.chat_setup import split_expert_list
     from expert_cli.inference.router_sources import route_prompt
 
-    names = [name.strip() for name in (experts or "").split(",") if name.strip()]
-    result = route_prompt(prompt, experts=names or None, manifests=manifest or None)
+    names = split_expert_list(experts) if experts is not None else None
+    result = route_prompt(prompt, experts=names, manifests=manifest or None)
     for warning in result.warnings:
         print_warning(warning)
     if json_output:

@@ -98,6 +98,8 @@ def route_prompt(prompt: str, experts: Sequence[str] | None = None,
     """Route ``prompt`` among the given manifests and/or installed experts (all installed when neither)."""
     if not prompt.strip():
         raise UsageError("the prompt is empty", hint='pass the text to route, e.g. `expert-cli route "list all users"`')
+    if experts is not None and not experts:
+        raise UsageError("`--experts` names no expert", hint="pass names such as `--experts sql,neo4j`, or leave it out")
     routing = RoutingSet()
     if manifests:
         routing = manifest_candidates(manifests)

@@ -139,3 +139,9 @@ def test_an_installed_expert_without_its_manifest_routes_on_its_name(cli):
     assert result.exit_code == 0
     assert json.loads(result.stdout)["experts"] == ["expert-sql"]
     assert "routing on its name and capabilities only" in result.stderr
+
+
+def test_experts_naming_no_expert_is_a_usage_error(cli, installed):
+    result = cli("route", "users older than 30", "--experts", " , ")
+    assert result.exit_code == 2 and result.stdout == ""
+    assert result.stderr.splitlines()[0] == "error: `--experts` names no expert"
