@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from expert_cli.core.progress import ProgressCallback
-from expert_cli.core.test_cases import load_test_cases
+from expert_cli.core.test_cases import TestCase, load_test_cases
 
 PASS_RATE = 0.8
 
@@ -61,10 +61,12 @@ class TestSuiteResult:
 
 
 def run_test_suite(target: str | Path, cases_file: str | Path, *, base_model: str | None = None,
-                   device: str | None = None, progress: ProgressCallback | None = None) -> TestSuiteResult:
-    """Load the cases, run them on the expert (folder, manifest, ``.expert`` file or installed name) and its base."""
+                   device: str | None = None, progress: ProgressCallback | None = None,
+                   cases: list[TestCase] | None = None) -> TestSuiteResult:
+    """Run the cases (loaded from ``cases_file`` unless given) on the expert (folder, manifest, ``.expert`` file
+    or installed name) and on its bare base."""
     from expert_cli.evaluation import evaluate_expert
 
-    cases = load_test_cases(cases_file)
+    cases = load_test_cases(cases_file) if cases is None else cases
     evaluation = evaluate_expert(str(target), cases, base_model=base_model, device=device, progress=progress)
     return TestSuiteResult(str(cases_file), evaluation)

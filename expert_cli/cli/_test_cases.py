@@ -12,12 +12,13 @@ from expert_cli.cli._progress import progress_bar, progress_wanted
 MARK = {True: "✓", False: "✗"}
 
 
-def run_and_render(target: Path, cases_file: Path, base_model: str | None, json_output: bool) -> Any:
-    """Run the test cases; print the text rendering unless ``json_output``. Returns the result."""
+def run_and_render(target: Path, cases_file: Path, cases: list[Any], base_model: str | None,
+                   json_output: bool) -> Any:
+    """Run the (loaded) test cases; print the text rendering unless ``json_output``. Returns the result."""
     from expert_cli.test_suite import run_test_suite
 
     with progress_bar(progress_wanted(json_output=json_output)) as progress:
-        result = run_test_suite(target, cases_file, base_model=base_model, progress=progress)
+        result = run_test_suite(target, cases_file, base_model=base_model, progress=progress, cases=cases)
     if not json_output:
         typer.echo("\n".join(render_lines(result)))
     return result

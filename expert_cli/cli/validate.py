@@ -23,8 +23,10 @@ def validate_command(
     base_model: str | None = typer.Option(None, "--base-model", help="Which of the manifest's base models."),
 ) -> None:
     """Check a manifest or expert and report every problem with its JSON path and line."""
+    from expert_cli.core.test_cases import load_test_cases
     from expert_cli.inference.checks import check_grammar_compiles
 
+    cases = load_test_cases(test_cases) if test_cases is not None else None  # a bad file fails before any check
     if path.suffix == ".expert" and path.is_file():
         from expert_cli.core.verify import validate_package
 
@@ -34,10 +36,10 @@ def validate_command(
     if not json_output:
         render_report(report)
     suite = None
-    if test_cases is not None and report.ok:
+    if cases is not None and report.ok:
         from expert_cli.cli._test_cases import run_and_render
 
-        suite = run_and_render(path, test_cases, base_model, json_output)
+        suite = run_and_render(path, test_cases, cases, base_model, json_output)
     if json_output:
         print_json({**report.to_dict(), **({"test_cases": suite.to_dict()} if suite is not None else {})})
     if not report.ok or (suite is not None and not suite.ok):

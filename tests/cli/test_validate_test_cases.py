@@ -38,3 +38,11 @@ def test_below_the_pass_mark_exits_1_with_per_case_lines(cli, trained_expert, tm
     assert result.exit_code == 1
     assert "1. sql_1: expert ✗ 0.00, base ✗ 0.00 - 0/1 keywords found" in result.stdout
     assert "FAIL: expert passed 0% of 1 required case(s), base 0% (pass mark 80%)" in result.stdout
+
+
+def test_a_missing_cases_file_fails_before_any_check(cli, tmp_path, tiny_model):
+    expert = make_expert(tmp_path / "e", tiny_model, chat_rows(2))
+    result = cli("validate", expert, "--test-cases", tmp_path / "nope.json")
+    assert result.exit_code == 1 and result.stdout == ""
+    assert result.stderr.splitlines() == [f"error: no test cases at `{tmp_path / 'nope.json'}`",
+                                          "hint: pass a `tests/test_cases.json` file"]
