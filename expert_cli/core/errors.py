@@ -107,7 +107,10 @@ def storage_error(action: str, path: object, exc: OSError) -> StorageError:
     reason = exc.strerror or str(exc)
     if isinstance(exc, (FileExistsError, NotADirectoryError)):
         reason = "a file stands where a folder should be"
-    if exc.filename is not None and str(exc.filename) != str(path):
+    if isinstance(exc, IsADirectoryError):
+        reason = "a folder stands where the file should be"
+    named = {str(name) for name in (exc.filename, exc.filename2) if name is not None}
+    if named and str(path) not in named:  # the failing file is another one (a source), not a temp file of ours
         reason += f" (`{exc.filename}`)"
     home = paths.expert_home()
     target = Path(str(path)).expanduser().absolute()

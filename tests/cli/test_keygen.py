@@ -38,3 +38,12 @@ def test_keygen_into_an_unusable_expert_home_is_one_error_line(cli, tmp_path: Pa
         f"hint: check that `EXPERT_HOME` (`{home}`) is a writable folder with free space, or set it to one",
     ]
     assert home.read_text() == "not a folder"
+
+
+def test_keygen_onto_a_folder_names_it_and_leaves_no_temp_file(cli, tmp_path: Path) -> None:
+    folder = tmp_path / "keys"
+    folder.mkdir()
+    result = cli("keygen", "-o", folder, "--force")
+    assert result.exit_code == 1 and result.stdout == ""
+    assert result.stderr.splitlines()[0] == f"error: cannot write the key `{folder}`: a folder stands where the file should be"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["keys"]
