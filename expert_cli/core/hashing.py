@@ -63,7 +63,7 @@ def write_sidecar(package: Path, digest: str | None = None) -> Path:
     """Write ``<package>.sha256`` as ``"<hex>  <file name>\\n"`` (checkable with ``sha256sum -c``)."""
     digest = digest or sha256_file(package)
     target = sidecar_path(package)
-    from expert_cli.core.registry import atomic_write_text
+    from expert_cli.core.files import atomic_write_text
 
     atomic_write_text(target, f"{digest}  {package.name}\n")
     return target

@@ -22,6 +22,7 @@ from typing import Any
 from expert_cli.core import paths
 from expert_cli.core.archive import extract_archive
 from expert_cli.core.errors import InstallError, storage_error
+from expert_cli.core.files import ensure_dir
 from expert_cli.core.hashing import check_sidecar
 from expert_cli.core.integrity import IntegrityReport, check_package_folder
 from expert_cli.core.manifest import Manifest, load_manifest
@@ -82,7 +83,7 @@ class InstallResult:
 @contextlib.contextmanager
 def staging_area(purpose: str) -> Iterator[Path]:
     """A private folder ``tmp/<purpose>-<pid>-<random>``, removed afterwards (stale ones are swept)."""
-    root = paths.ensure_dir(paths.tmp_dir())
+    root = ensure_dir(paths.tmp_dir())
     sweep_stale_staging(root)
     try:
         folder = Path(tempfile.mkdtemp(prefix=f"{purpose}-{os.getpid()}-", dir=root))

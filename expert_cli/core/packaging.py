@@ -14,18 +14,16 @@ selected base model kept and a ``files`` map (path -> SHA-256) added; any old ``
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from expert_cli.core.archive import ArchiveEntry, ArchiveLimits, safe_member_name, write_archive
-from expert_cli.core.errors import PackageError, storage_error
+from expert_cli.core.errors import PackageError
 from expert_cli.core.exemplars import EXEMPLARS_FILE, sample_routing_exemplars
+from expert_cli.core.files import replacing
 from expert_cli.core.hashing import hash_files, sha256_bytes, sha256_file, write_sidecar
 from expert_cli.core.manifest import MANIFEST_FILE, Manifest, load_manifest, model_slug
-from expert_cli.core.paths import ensure_dir
 from expert_cli.core.progress import ProgressCallback
 
 WEIGHT_FILES = ("adapter_config.json", "adapter_model.safetensors")
@@ -159,20 +157,6 @@ def build_package(expert_dir: Path, output: Path | None = None, model: str | Non
 
 def write_package_file(entries: list[ArchiveEntry], target: Path, progress: ProgressCallback | None = None) -> str:
     """Write the archive next to ``target`` and rename it into place; returns its SHA-256."""
-    ensure_dir(target.parent)
-    try:
-        fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
-    except OSError as exc:
-        raise storage_error("write", target, exc) from exc
-    os.close(fd)
-    tmp = Path(tmp_name)
-    try:
+    with replacing(target) as tmp:
         write_archive(entries, tmp, progress)
-        digest = sha256_file(tmp)
-        os.replace(tmp, target)
-    except BaseException as exc:
-        tmp.unlink(missing_ok=True)
-        if isinstance(exc, OSError):
-            raise storage_error("write", target, exc) from exc
-        raise
-    return digest
+        return sha256_file(tmp)

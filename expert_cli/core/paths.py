@@ -50,14 +50,3 @@ def models_dir() -> Path:
 def tmp_dir() -> Path:
     """Scratch space on the same filesystem as the install tree, so final moves are atomic renames."""
     return expert_home() / "tmp"
-
-
-def ensure_dir(folder: Path) -> Path:
-    """Create ``folder`` and its parents when missing; a StorageError naming it when that is impossible."""
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        from expert_cli.core.errors import storage_error
-
-        raise storage_error("create the folder", folder, exc) from exc
-    return folder

@@ -10,16 +10,15 @@ from __future__ import annotations
 
 import contextlib
 import json
-import os
 import re
-import tempfile
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Iterator
 
 from expert_cli.core import paths
-from expert_cli.core.errors import NotInstalledError, RegistryError, StorageError, storage_error
+from expert_cli.core.errors import NotInstalledError, RegistryError, StorageError
+from expert_cli.core.files import atomic_write_text, ensure_dir
 
 REGISTRY_VERSION = "1.0"
 LOCK_TIMEOUT_S = 60.0
@@ -212,37 +211,6 @@ def write_registry(registry: Registry) -> None:
                             hint="the previous registry was left unchanged; free space or fix permissions and retry") from exc
 
 
-def atomic_write_text(path: Path, text: str) -> None:
-    """Replace ``path`` with ``text`` atomically (temp file, fsync, rename); StorageError when it cannot."""
-    paths.ensure_dir(path.parent)
-    try:
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    except OSError as exc:
-        raise storage_error("write", path, exc) from exc
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException as exc:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        if isinstance(exc, OSError):
-            raise storage_error("write", path, exc) from exc
-        raise
-    fsync_dir(path.parent)
-
-
-def fsync_dir(folder: Path) -> None:
-    with contextlib.suppress(OSError):
-        fd = os.open(folder, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-
-
 @contextlib.contextmanager
 def registry_lock(timeout: float = LOCK_TIMEOUT_S) -> Iterator[None]:
     """The lock every registry change (and every move into the install tree) holds."""
@@ -251,7 +219,7 @@ def registry_lock(timeout: float = LOCK_TIMEOUT_S) -> Iterator[None]:
     lock_path = paths.registry_path().with_name(paths.REGISTRY_FILE + ".lock")
     lock = FileLock(str(lock_path), timeout=timeout)
     try:
-        paths.ensure_dir(lock_path.parent)
+        ensure_dir(lock_path.parent)
         lock.acquire()
     except Timeout as exc:
         raise RegistryError(f"the registry is locked by another expert-cli process (`{lock_path}`)",

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,7 +18,8 @@ from typing import Any
 
 from expert_cli.core import paths
 from expert_cli.core.archive import ArchiveEntry, extract_archive
-from expert_cli.core.errors import SignatureError, UsageError, storage_error
+from expert_cli.core.errors import SignatureError, UsageError
+from expert_cli.core.files import atomic_write_text, replacing
 from expert_cli.core.hashing import canonical_json, sha256_bytes, write_sidecar
 from expert_cli.core.manifest import MANIFEST_FILE
 from expert_cli.core.progress import ProgressCallback
@@ -108,28 +108,13 @@ def generate_keypair(path: Path | None = None, force: bool = False) -> KeyPair:
                             serialization.NoEncryption())
     text = pubkey_text(key.public_key())
     _write_private(private_path, pem)
-    from expert_cli.core.registry import atomic_write_text
-
     atomic_write_text(public_path, text + "\n")
     return KeyPair(private_path, public_path, text)
 
 
 def _write_private(target: Path, data: bytes) -> None:
-    paths.ensure_dir(target.parent)
-    try:
-        fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", dir=target.parent)  # mkstemp creates it 0600
-    except OSError as exc:
-        raise storage_error("write the key", target, exc) from exc
-    try:
-        os.fchmod(fd, 0o600)
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-        os.replace(tmp, target)
-    except BaseException as exc:
-        Path(tmp).unlink(missing_ok=True)
-        if isinstance(exc, OSError):
-            raise storage_error("write the key", target, exc) from exc
-        raise
+    with replacing(target, "write the key", mode=0o600) as tmp:
+        tmp.write_bytes(data)
 
 
 def load_private_key(path: Path) -> Any:

@@ -77,7 +77,7 @@ def add_trusted_key(source: str | Path, name: str | None = None) -> tuple[Truste
     target = paths.trusted_keys_dir() / f"{name}.pub"
     if target.exists():
         raise UsageError(f"a different key is already trusted as `{name}`", hint="pass `--name` to choose another name")
-    from expert_cli.core.registry import atomic_write_text
+    from expert_cli.core.files import atomic_write_text
 
     atomic_write_text(target, pubkey + "\n")
     return TrustedKey(name, pubkey, target), True

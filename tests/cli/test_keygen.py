@@ -47,3 +47,15 @@ def test_keygen_onto_a_folder_names_it_and_leaves_no_temp_file(cli, tmp_path: Pa
     assert result.exit_code == 1 and result.stdout == ""
     assert result.stderr.splitlines()[0] == f"error: cannot write the key `{folder}`: a folder stands where the file should be"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["keys"]
+
+
+def test_the_public_key_is_readable_by_others_the_private_one_is_not(cli, tmp_path: Path) -> None:
+    import os
+
+    old_mask = os.umask(0o022)
+    try:
+        assert cli("keygen", "-o", tmp_path / "k.pem").exit_code == 0
+    finally:
+        os.umask(old_mask)
+    assert stat.S_IMODE((tmp_path / "k.pem").stat().st_mode) == 0o600
+    assert stat.S_IMODE((tmp_path / "k.pub").stat().st_mode) == 0o644

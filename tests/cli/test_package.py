@@ -74,3 +74,17 @@ def test_a_failed_write_leaves_no_temp_file(cli, tiny_adapter: Path, tmp_path: P
     assert result.stderr.startswith(f"error: cannot write `{tmp_path / 'dist' / 'expert-demo-tiny-qwen3.v0.1.0.expert'}`"
                                     ": No space left on device")
     assert list((tmp_path / "dist").iterdir()) == []
+
+
+def test_the_package_and_its_sidecar_get_ordinary_file_modes(cli, tiny_adapter: Path, tmp_path: Path) -> None:
+    import os
+    import stat
+
+    expert = write_expert(tmp_path / "expert", tiny_adapter)
+    old_mask = os.umask(0o022)
+    try:
+        assert cli("package", expert, "-o", tmp_path / "x.expert").exit_code == 0
+    finally:
+        os.umask(old_mask)
+    for name in ("x.expert", "x.expert.sha256"):  # mkstemp's 0600 made them unreadable to anyone else
+        assert stat.S_IMODE((tmp_path / name).stat().st_mode) == 0o644
