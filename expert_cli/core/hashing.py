@@ -40,11 +40,6 @@ def hash_files(files: dict[str, Path], progress: ProgressCallback | None = None)
     return hashes
 
 
-def hash_folder(root: Path, progress: ProgressCallback | None = None) -> dict[str, str]:
-    """``{relative path: hex}`` for every regular file under ``root``."""
-    return hash_files({name: root / name for name in list_files(root)}, progress)
-
-
 def list_files(root: Path) -> list[str]:
     """Every regular file under ``root`` as a ``/``-separated relative path, sorted."""
     return sorted(p.relative_to(root).as_posix() for p in root.rglob("*") if p.is_file() and not p.is_symlink())
