@@ -6,7 +6,7 @@ folder); verification and the atomic move into place live in :mod:`expert_cli.co
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -131,6 +131,8 @@ def update_expert(spec_text: str, options: InstallOptions | None = None,
     options = options or InstallOptions()
     spec = parse_expert_spec(spec_text)
     current = read_registry().get(spec.name, spec.version)
+    if options.model is None and current.base_model:  # the installed copy's base, so no `--model` is needed
+        options = replace(options, model=current.base_model)
     source = parse_source(current.source) if current.source.strip() else None
     if source is None or source.kind != GIT:
         raise InstallError(f"`{current.spec}` was installed from `{current.source or 'an unknown source'}`, not from Git; "
