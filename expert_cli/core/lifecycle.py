@@ -107,7 +107,8 @@ def uninstall_expert(spec_text: str) -> UninstallResult:
         registry = read_registry()
         removed = registry.remove(spec.name, spec.version)
         write_registry(registry)
-        kept = [e.path for i, e in enumerate(removed) if not move_out_of_tree(Path(e.path), scratch / f"trash-{i}")]
+        kept = [e.path for i, e in enumerate(removed)  # a folder already gone needs no warning
+                if Path(e.path).exists() and not move_out_of_tree(Path(e.path), scratch / f"trash-{i}")]
         dependents = _dependents(registry.experts(), spec.name)
     return UninstallResult([{"name": e.name, "version": e.version, "path": e.path} for e in removed], kept, dependents)
 

@@ -27,3 +27,13 @@ def test_uninstall_unknown_lists_installed(cli, tiny_adapter: Path, tmp_path: Pa
     result = cli("uninstall", "sql")
     assert result.exit_code == 1
     assert "error: `expert-sql` is not installed (installed: `expert-demo@0.1.0`)" in result.stderr
+
+
+def test_uninstall_when_the_folder_is_already_gone(cli, tiny_adapter: Path, tmp_path: Path) -> None:
+    import shutil
+
+    cli("install", write_expert(tmp_path / "e", tiny_adapter, rows=0))
+    shutil.rmtree(paths.install_dir("expert-demo", "0.1.0"))
+    result = cli("uninstall", "demo", "--json")  # no "lies outside the install folder" warning for it
+    assert result.exit_code == 0 and json.loads(result.stdout)["kept_files"] == []
+    assert json.loads(cli("list", "--json").stdout) == []
