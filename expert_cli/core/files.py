@@ -9,6 +9,7 @@ and raises :class:`~expert_cli.core.errors.StorageError` naming the target.
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import tempfile
 from collections.abc import Iterator
@@ -24,6 +25,17 @@ def ensure_dir(folder: Path) -> Path:
     except OSError as exc:
         raise storage_error("create the folder", folder, exc) from exc
     return folder
+
+
+def check_creatable_dir(folder: Path) -> None:
+    """Fail now, creating nothing, when ``folder`` could not be created or written into later."""
+    existing = folder.absolute()
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    if not existing.is_dir():
+        raise storage_error("create the folder", folder, NotADirectoryError(errno.ENOTDIR, "Not a directory"))
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise storage_error("create the folder", folder, PermissionError(errno.EACCES, "Permission denied"))
 
 
 @contextlib.contextmanager

@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from expert_cli.core.errors import TrainingError
+from expert_cli.core.files import check_creatable_dir
 from expert_cli.core.manifest import Manifest, load_manifest
 from expert_cli.core.progress import ProgressCallback, report
 from expert_cli.training.adapters import AdapterPlan, plan_adapter
@@ -113,6 +114,7 @@ def train_expert(request: TrainRequest, progress: ProgressCallback | None = None
     choice = choose_base_model(manifest, request.base_model)
     run_dir = (Path(request.output) if request.output else _root(manifest) / "weights") / choice.slug
     checkpoints = run_dir / "checkpoints"
+    check_creatable_dir(checkpoints)  # an `--output` below a file fails before the model and data load
     resume = find_resume_checkpoint(checkpoints, request.resume, request.resume_from)
     config = manifest.training_config_for(choice.spec.name)  # the base model's own overrides merged in
     seed = int(config.get("seed", 42))

@@ -67,3 +67,14 @@ def test_a_base_model_given_by_its_slug_loads_the_manifest_entry(cli, tmp_path, 
     assert Path(summary["adapter_dir"]) == expert / "weights" / model_slug(slug) / "adapter"
     config = json.loads((Path(summary["adapter_dir"]) / "adapter_config.json").read_text())
     assert config["base_model_name_or_path"] == str(tiny_model)
+
+
+def test_an_output_below_a_file_fails_before_training_and_writes_nothing(cli, tmp_path, tiny_model):
+    expert = make_expert(tmp_path / "e", tiny_model, chat_rows(4))
+    blocker = tmp_path / "blocker"
+    blocker.write_text("a file")
+    result = cli("train", expert, "--output", blocker / "w", "--max-steps", "1", "--json")
+    assert result.exit_code == 1 and result.stdout == "" and "Traceback" not in result.stderr
+    assert result.stderr.startswith(f"error: cannot create the folder `{blocker / 'w'}")
+    assert "a file stands where a folder should be" in result.stderr
+    assert not (expert / "weights").exists() and blocker.read_text() == "a file"
