@@ -334,9 +334,18 @@ def read_manifest_text(path: str | Path) -> tuple[Path, str]:
             hint="pass a `manifest.json` file or an expert folder that contains one",
         )
     try:
-        return target, target.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ManifestError(f"cannot read `{target}`: {exc}") from exc
+        data = target.read_bytes()
+    except OSError as exc:
+        raise ManifestError(f"cannot read `{target}`: {exc.strerror or exc}") from exc
+    if data[:2] == b"\x1f\x8b":  # gzip: a `.expert` package given where a manifest is expected
+        raise ManifestError(f"`{target}` is a `.expert` package, not a manifest",
+                            hint="pass the expert folder or its `manifest.json`; "
+                                 f"`expert-cli validate {target}` checks a package")
+    try:
+        return target, data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ManifestError(f"`{target}` is not a UTF-8 text file (byte {exc.start}), so not a manifest",
+                            hint="pass a `manifest.json` file or an expert folder that contains one") from exc
 
 
 def parse_manifest(path: str | Path) -> Manifest:

@@ -145,3 +145,15 @@ def test_experts_naming_no_expert_is_a_usage_error(cli, installed):
     result = cli("route", "users older than 30", "--experts", " , ")
     assert result.exit_code == 2 and result.stdout == ""
     assert result.stderr.splitlines()[0] == "error: `--experts` names no expert"
+
+
+def test_a_package_given_as_a_manifest_says_what_it_is(cli, tmp_path: Path):
+    import gzip
+
+    package = tmp_path / "expert-x.v1.0.0.expert"
+    package.write_bytes(gzip.compress(b"not a manifest"))
+    result = cli("route", "hello", "--manifest", package)
+    assert result.exit_code == 1 and result.stdout == ""
+    assert result.stderr.splitlines() == [
+        f"error: `{package}` is a `.expert` package, not a manifest",
+        f"hint: pass the expert folder or its `manifest.json`; `expert-cli validate {package}` checks a package"]

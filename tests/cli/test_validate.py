@@ -121,3 +121,13 @@ def test_a_missing_path_is_an_error(cli, tmp_path: Path):
 def test_path_is_required(cli):
     result = cli("validate")
     assert result.exit_code == 2
+
+
+def test_a_binary_file_is_not_a_manifest(cli, tmp_path: Path):
+    binary = tmp_path / "manifest.json"
+    binary.write_bytes(b"\xff\xfe{\x00}\x00")
+    result = cli("validate", binary, "--json")
+    assert result.exit_code == 1
+    check = json.loads(result.stdout)["checks"][0]
+    assert check["status"] == "fail"
+    assert check["detail"] == f"`{binary}` is not a UTF-8 text file (byte 0), so not a manifest"
