@@ -21,7 +21,7 @@ from typing import Any
 
 from expert_cli.core import paths
 from expert_cli.core.archive import extract_archive
-from expert_cli.core.errors import InstallError, storage_error
+from expert_cli.core.errors import InstallError, UsageError, storage_error
 from expert_cli.core.files import ensure_dir
 from expert_cli.core.hashing import check_sidecar
 from expert_cli.core.integrity import IntegrityReport, check_package_folder
@@ -126,7 +126,20 @@ def prepare_package(package: Path, scratch: Path, source: str, options: InstallO
         trust = LOCAL
     else:
         trust = decide_trust(integrity, options.allow_unsigned, options.trust_keys)
-    return Prepared(folder, load_manifest(folder), integrity, trust, source, git)
+    manifest = load_manifest(folder)
+    if options.model is not None:
+        check_base_model(manifest, options.model, package.name)
+    return Prepared(folder, manifest, integrity, trust, source, git)
+
+
+def check_base_model(manifest: Manifest, model: str, label: str) -> None:
+    """A package built for another base model than ``--model`` asks for is refused, not installed."""
+    try:
+        manifest.base_model(model)
+    except UsageError:
+        built = ", ".join(f"`{spec.name}`" for spec in manifest.base_models)
+        raise InstallError(f"`{label}` is built for {built}, not for `{model}`",
+                           hint="install a package built for that base model, or leave out `--model`") from None
 
 
 def check_requirements(manifest: Manifest, registry: Registry) -> list[dict[str, Any]]:

@@ -72,3 +72,13 @@ def test_an_unusable_expert_home_is_an_error_not_a_traceback(cli, package: Path,
     assert result.stderr.startswith(f"error: cannot create the folder `{home / 'tmp'}`")
     assert "hint: check that `EXPERT_HOME`" in result.stderr
     assert home.read_text() == "not a folder"
+
+
+def test_a_package_for_another_base_model_than_model_is_refused(cli, package: Path) -> None:
+    result = cli("install", package, "--allow-unsigned", "--model", "Qwen/Qwen3-0.6B")
+    assert result.exit_code == 1 and result.stdout == ""
+    assert result.stderr.splitlines()[0] == (f"error: `{package.name}` is built for `builtin:tiny-qwen3`, "
+                                             "not for `Qwen/Qwen3-0.6B`")
+    assert not paths.registry_path().exists() and tree(paths.experts_dir()) == []
+    ok = cli("install", package, "--allow-unsigned", "--model", "tiny-qwen3")
+    assert ok.exit_code == 0, ok.stderr
