@@ -17,7 +17,12 @@ def run_and_render(target: Path, cases_file: Path, cases: list[Any], base_model:
     """Run the (loaded) test cases; print the text rendering unless ``json_output``. Returns the result."""
     from expert_cli.test_suite import run_test_suite
 
-    with progress_bar(progress_wanted(json_output=json_output)) as progress:
+    wanted = progress_wanted(json_output=json_output)
+    if not wanted:  # transformers' own `Loading weights` bars too
+        from expert_cli.inference.base_loading import disable_loading_progress
+
+        disable_loading_progress()
+    with progress_bar(wanted) as progress:
         result = run_test_suite(target, cases_file, base_model=base_model, progress=progress, cases=cases)
     if not json_output:
         typer.echo("\n".join(render_lines(result)))

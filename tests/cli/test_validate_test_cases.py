@@ -23,6 +23,7 @@ def trained_expert(tmp_path_factory, tiny_model):
 def test_the_original_template_runs_on_expert_and_base(cli, trained_expert, fixtures_dir):
     result = cli("validate", trained_expert, "--test-cases", fixtures_dir / "template-test_cases.json", "--json")
     assert result.exit_code == 0, result.stderr
+    assert result.stderr == ""  # no progress with --json, transformers' loading bars included
     suite = json.loads(result.stdout)["test_cases"]
     assert suite["ok"] is True and suite["required_cases"] == 2 and suite["n"] == 3
     assert [case["id"] for case in suite["cases"]] == ["basic_001", "basic_002", "hard_001"]
