@@ -99,6 +99,9 @@ def generate_keypair(path: Path | None = None, force: bool = False) -> KeyPair:
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
     private_path = Path(path) if path is not None else paths.keys_dir() / DEFAULT_KEY_NAME
+    if private_path.is_dir() or not private_path.name:
+        raise UsageError(f"`{path}` is a folder; `-o` names the private key file to write",
+                         hint=f"e.g. `-o {private_path / DEFAULT_KEY_NAME}`")
     public_path = public_key_path(private_path)
     if not force and (private_path.exists() or public_path.exists()):
         raise UsageError(f"`{private_path}` already exists; refusing to overwrite a key",

@@ -49,6 +49,8 @@ class SourceProblem:
 
 def resolve_source(spec: str, base_dir: Path | None = None) -> DatasetSource:
     """Resolve ``spec`` (a path, or ``name[::split[::config]]``) against ``base_dir`` (the manifest's folder)."""
+    if not str(spec).strip():
+        raise DatasetError("the dataset name is empty", hint="pass a dataset file or a Hugging Face id")
     name, _, rest = str(spec).partition("::")
     split, _, config = rest.partition("::")
     candidate = Path(name).expanduser()

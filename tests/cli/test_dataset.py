@@ -71,3 +71,9 @@ def test_an_empty_file_is_invalid_and_says_why(cli, tmp_path):
     document = json.loads(result.stdout)
     assert document["ok"] is False and document["problems"] == [
         {"location": str(empty), "message": "no rows: the dataset is empty"}]
+
+
+def test_an_empty_name_is_an_error_not_the_current_folder(cli):
+    result = cli("dataset", "stats", "")
+    assert result.exit_code == 1 and result.stdout == ""
+    assert result.stderr.splitlines()[0] == "error: the dataset name is empty"

@@ -40,13 +40,17 @@ def test_keygen_into_an_unusable_expert_home_is_one_error_line(cli, tmp_path: Pa
     assert home.read_text() == "not a folder"
 
 
-def test_keygen_onto_a_folder_names_it_and_leaves_no_temp_file(cli, tmp_path: Path) -> None:
+def test_keygen_onto_a_folder_is_a_usage_error(cli, tmp_path: Path, monkeypatch) -> None:
     folder = tmp_path / "keys"
     folder.mkdir()
     result = cli("keygen", "-o", folder, "--force")
-    assert result.exit_code == 1 and result.stdout == ""
-    assert result.stderr.splitlines()[0] == f"error: cannot write the key `{folder}`: a folder stands where the file should be"
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["keys"]
+    assert result.exit_code == 2 and result.stdout == ""
+    assert result.stderr.splitlines() == [f"error: `{folder}` is a folder; `-o` names the private key file to write",
+                                          f"hint: e.g. `-o {folder / 'publisher.pem'}`"]
+    monkeypatch.chdir(tmp_path)
+    empty = cli("keygen", "-o", "")  # the current folder: was a ValueError traceback
+    assert empty.exit_code == 2 and empty.stderr.startswith("error: `.` is a folder")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["keys"] and list(folder.iterdir()) == []
 
 
 def test_the_public_key_is_readable_by_others_the_private_one_is_not(cli, tmp_path: Path) -> None:
