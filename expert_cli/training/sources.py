@@ -171,9 +171,11 @@ def _load_hf(source: DatasetSource, streaming: bool):
                       else datasets.load_dataset(str(source.path), source.config, streaming=streaming))
         else:
             loaded = datasets.load_dataset(source.hf_id, source.config, streaming=streaming)
-    except (FileNotFoundError, ConnectionError, ValueError, OSError) as exc:
+    except (FileNotFoundError, ConnectionError, ValueError, OSError, IndexError) as exc:
+        reason = "no data files found" if isinstance(exc, IndexError) else (  # datasets' IndexError on `/`
+            str(exc).splitlines()[0] if str(exc) else type(exc).__name__)
         raise DatasetError(
-            f"cannot load dataset `{source.label}`: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}",
+            f"cannot load dataset `{source.label}`: {reason}",
             hint="check the id and split, or download it first (`hf download --repo-type dataset <id>`)",
         ) from exc
     return _pick_split(loaded, source)

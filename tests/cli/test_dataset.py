@@ -77,3 +77,9 @@ def test_an_empty_name_is_an_error_not_the_current_folder(cli):
     result = cli("dataset", "stats", "")
     assert result.exit_code == 1 and result.stdout == ""
     assert result.stderr.splitlines()[0] == "error: the dataset name is empty"
+
+
+def test_the_root_folder_is_an_error_not_a_traceback(cli):
+    result = cli("dataset", "validate", "/")
+    assert result.exit_code == 1 and result.stdout == ""
+    assert result.stderr.splitlines()[0] == "error: cannot load dataset `/`: no data files found"
