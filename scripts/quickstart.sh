@@ -4,7 +4,7 @@
 #   1. .venv via scripts/setup.sh            5. a local signing key (keygen), trusted (trust add)
 #   2. the reference datasets, if missing    6. package, sign and install each expert
 #   3. train expert-sql, -neo4j, -json        7. list the installed experts
-#      on builtin:tiny-qwen3                  8. chat one-shot: an SQL, a Cypher and a general question
+#      on builtin:tiny-qwen3, side by side    8. chat one-shot: an SQL, a Cypher and a general question
 #   4. (re-runs skip what is up to date)
 #
 # Installs into $EXPERT_HOME (default ~/.expert). Packages go to dist/. Re-running reuses what is built: an
@@ -52,19 +52,22 @@ for name in $EXPERTS; do
   fi
 done
 
-step "3/8 training on $BASE (expert-cli train)"
+step "3/8 training on $BASE (expert-cli train, the experts side by side)"
+TO_TRAIN=()
 for name in $EXPERTS; do
   dir=experts/expert-$name
   adapter=$dir/weights/$SLUG/adapter/adapter_model.safetensors
   if newer_than_all "$adapter" "$dir/manifest.json" "$dir"/data/*.jsonl; then
     note "expert-$name: adapter is up to date ($adapter)"
-    continue
+  else
+    TO_TRAIN+=("$dir")
   fi
-  note "expert-$name: training ..."
-  began=$SECONDS
-  "$CLI" train "$dir" --base-model "$BASE"
-  note "expert-$name: trained in $((SECONDS - began)) s"
 done
+if [ ${#TO_TRAIN[@]} -gt 0 ]; then
+  # The same training as `expert-cli train DIR --base-model $BASE`, one process per expert: the demo base
+  # trains on one CPU thread, so the experts share the cores instead of waiting for each other.
+  "$PY" scripts/train_experts.py "${TO_TRAIN[@]}" --base-model "$BASE"
+fi
 
 step "4/8 signing key"
 EXPERT_HOME_DIR="${EXPERT_HOME:-$HOME/.expert}"
