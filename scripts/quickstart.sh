@@ -22,8 +22,10 @@ PY=.venv/bin/python
 export HF_HUB_OFFLINE=1
 STARTED=$SECONDS
 
+BOLD='' PLAIN=''
+if [ -t 2 ] && [ -z "${NO_COLOR:-}" ]; then BOLD=$'\033[1m' PLAIN=$'\033[0m'; fi
 elapsed() { printf '%d:%02d' $(((SECONDS - STARTED) / 60)) $(((SECONDS - STARTED) % 60)); }
-step() { printf '\n\033[1m==> [%s] %s\033[0m\n' "$(elapsed)" "$*" >&2; }
+step() { printf '\n%s==> [%s] %s%s\n' "$BOLD" "$(elapsed)" "$*" "$PLAIN" >&2; }
 note() { printf '    %s\n' "$*" >&2; }
 newer_than_all() {  # newer_than_all FILE OTHER...: FILE exists and is newer than every OTHER that exists
   local file=$1; shift
@@ -108,7 +110,7 @@ step "6/8 installed experts (expert-cli list)"
 step "7/8 chat, one-shot, routed among the installed reference experts (routing on stderr via --debug)"
 ONLY=$(printf 'expert-%s,' $EXPERTS); ONLY=${ONLY%,}
 ask() {
-  printf '\n\033[1m>>> %s\033[0m\n' "$1" | sed 's/^/    /' >&2
+  printf '\n%s>>> %s%s\n' "$BOLD" "$1" "$PLAIN" | sed 's/^/    /' >&2
   "$CLI" chat --experts "$ONLY" --no-stream --debug --prompt "$1"
 }
 ask $'Schema:\nCREATE TABLE students (id INTEGER PRIMARY KEY, name TEXT, major TEXT, city TEXT, age INTEGER, grade INTEGER);\n\nHow many students have the major physics?'
