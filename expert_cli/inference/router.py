@@ -233,7 +233,7 @@ class Router:
         weak_spans: dict[int, set[tuple[int, int]]] = {}
         for feature_id, start, end in self._weak_keywords.matches(stems):
             candidate = features[feature_id].candidate
-            if start in capitals and end - start == 1:
+            if start in capitals:
                 hits.setdefault(candidate, [])
             weak_spans.setdefault(candidate, set()).add((start, end))
         for candidate, spans in weak_spans.items():

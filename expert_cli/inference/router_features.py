@@ -14,8 +14,9 @@ of common words such as "find" or "list all", description terms) only add suppor
 | exclude     | ``routing.exclude_keywords``           | -2.5 (a penalty)          | -                 |
 | handoff     | ... that another expert routes on      | -2.5 unless named         | -                 |
 
-A common-word keyword written in capitals in the prompt (``MATCH (p) RETURN p``, ``SELECT ... WHERE``) is
-code, not prose: it counts as a strong keyword (kind ``code``), unless more than 64 experts claim it.
+A common-word keyword written in capitals in the prompt (``MATCH (p) RETURN p``, ``SELECT ... WHERE``,
+``CREATE TABLE``: for a phrase, its first word) is code, not prose: it counts as a strong keyword (kind
+``code``), unless more than 64 experts claim it.
 An exclude keyword that is another loaded expert's strong term ("cypher" excluded by the SQL expert
 while a Cypher expert is loaded) is a hand-off: it costs like any exclude keyword, unless the prompt also
 names this expert's own domain (its name or a capability matches), so "the SQL and the Cypher for ..."

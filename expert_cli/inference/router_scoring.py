@@ -63,7 +63,7 @@ def score_candidate(index: int, hits: Iterable[Hit], features: Sequence[Feature]
         seen.add(feature_id)
         feature = features[feature_id]
         kind = feature.kind
-        if kind == "keyword" and not feature.strong and start in capitals and end - start == 1:
+        if kind == "keyword" and not feature.strong and start in capitals:
             feature = as_code(feature) or feature
             code = code or feature.kind == "code"
         evidence.append(feature)

@@ -107,6 +107,13 @@ def test_common_keywords_written_as_code_count():
     assert route("match the colours and return the shirt") == []
 
 
+def test_a_common_word_phrase_written_as_code_counts_like_a_single_word():
+    phrase_only = RouterCandidate(name="expert-ddl", keywords=("create table", "table"))
+    schema = "CREATE TABLE ships (id INTEGER PRIMARY KEY, name TEXT)\n\nI need the name of all ships."
+    assert route(schema, phrase_only) == ["expert-ddl"]
+    assert route("Create table manners for the guests of all ships.", phrase_only) == []
+
+
 # -- generic and knowledge questions ---------------------------------------------------------------------
 def test_explain_this_typescript_error_is_not_generic_when_a_typescript_expert_is_loaded():
     prompt = "Explain this TypeScript error: Type 'string' is not assignable to type 'number'"
