@@ -4,6 +4,7 @@
 query with what the expert was trained on. Rows are read from the local JSONL file named by
 ``training.dataset.path``; the formats understood are ``{"messages": [...]}`` (the first user turn),
 ``{"prompt": ...}``, ``{"instruction": ..., "input": ...}`` and ``{"text": ...}`` in ChatML (the user part).
+A chat row's system message comes first, above a blank line: the context (a schema) a person would paste.
 A missing or remote dataset gives no exemplars, silently.
 """
 
@@ -87,17 +88,30 @@ def extract_user_prompt(row: dict[str, Any]) -> str | None:
     """The user's part of one training row, in any of the supported shapes."""
     messages = row.get("messages") or row.get("conversations")
     if isinstance(messages, list):
-        for message in messages:
-            if isinstance(message, dict) and message.get("role", message.get("from")) in ("user", "human"):
-                content = message.get("content", message.get("value"))
-                return content if isinstance(content, str) else None
-        return None
+        return _first_user_turn(messages)
     if isinstance(row.get("prompt"), str):
         return row["prompt"]
     if "instruction" in row or "input" in row:
         return _instruction_prompt(row.get("instruction"), row.get("input"))
     if isinstance(row.get("text"), str):
         return _chatml_user_part(row["text"])
+    return None
+
+
+def _first_user_turn(messages: list[Any]) -> str | None:
+    """The first user message, after the system message that precedes it (where the training data puts
+    context such as a schema, which a person pastes into the prompt itself)."""
+    context = ""
+    for message in messages:
+        if not isinstance(message, dict):
+            continue
+        role, content = message.get("role", message.get("from")), message.get("content", message.get("value"))
+        if role == "system" and isinstance(content, str):
+            context = content.strip()
+        elif role in ("user", "human"):
+            if not isinstance(content, str):
+                return None
+            return f"{context}\n\n{content}" if context else content
     return None
 
 

@@ -12,8 +12,9 @@ Rules, in order:
    a mild priority factor ``0.8 + 0.4 x priority`` (1.0 when unset). ``router_features`` has the weights,
    ``router_scoring`` the sum.
 2. Strong evidence is a name, keyword or capability that is not a common word, a common keyword written
-   as code (``MATCH``), three distinct common keywords, or a high exemplar/semantic similarity. Common
-   words alone never route.
+   as code (``MATCH``), three distinct common keywords, a high exemplar/semantic similarity, or the
+   expert's own notation (punctuation typical of its exemplars, ``]->(:``; see ``router_notation``).
+   Common words alone never route.
 3. ``router_selection`` chooses: a candidate needs strong evidence and a score of 1.25 (2.0 for a
    question); a knowledge question with no task in it ("What are the advantages of SQL?") goes to the
    base; with nothing qualifying the base model answers. So "Explain this TypeScript error" goes to a
@@ -42,6 +43,7 @@ from expert_cli.inference.router_features import (
     shared_weight,
 )
 from expert_cli.inference.router_index import ExemplarIndex, TermIndex
+from expert_cli.inference.router_notation import NotationIndex
 from expert_cli.inference.router_scoring import (
     EXEMPLAR_STRONG,
     SEMANTIC_STRONG,
@@ -143,6 +145,7 @@ class Router:
         self._local = [TermIndex() for _ in self.candidates]
         self._compile()
         self._exemplars = ExemplarIndex([candidate.exemplars for candidate in self.candidates], EXEMPLAR_STRONG)
+        self._notation = NotationIndex([candidate.exemplars for candidate in self.candidates])
         self._semantic = semantic
         if semantic is not None:
             semantic.fit(self.candidates)
@@ -190,13 +193,14 @@ class Router:
         hits = self._strong_hits(stems, capitals)
         similarities = self._exemplars.similarities(content_terms(stems), hits) if self._exemplars else {}
         semantic = self._semantic.similarities(prompt) if self._semantic is not None else {}
-        running = set(hits)
+        notation = self._notation.signatures(prompt) if self._notation else {}
+        running = set(hits) | set(notation)
         running.update(index for index, value in similarities.items() if value >= EXEMPLAR_STRONG)
         running.update(index for index, value in semantic.items() if value >= SEMANTIC_STRONG)
         if allowed is not None:
             running &= allowed
-        scored = [self._score(index, hits.get(index, []), stems, capitals, similarities, semantic)
-                  for index in running]
+        scored = [self._score(index, hits.get(index, []), stems, capitals, similarities, semantic,
+                              notation.get(index, ())) for index in running]
         scored.sort(key=self._rank)
         question = is_question(prompt, tokens)
         knowledge = question and not has_task_cue(tokens)
@@ -214,11 +218,11 @@ class Router:
         return RouteDecision(prompt, list(weights), weights, question, explain)
 
     def _score(self, index: int, hits: list, stems: tuple[str, ...], capitals: frozenset[int],
-               similarities: dict[int, float], semantic: dict[int, float]) -> Scored:
+               similarities: dict[int, float], semantic: dict[int, float], notation: Sequence[str] = ()) -> Scored:
         local = self._local[index]
         all_hits = hits + local.matches(stems) if local else hits
         return score_candidate(index, all_hits, self._features, similarities.get(index, 0.0),
-                               semantic.get(index, 0.0), self._priority_factors[index], capitals)
+                               semantic.get(index, 0.0), self._priority_factors[index], capitals, notation)
 
     def _rank(self, entry: Scored) -> tuple[float, float, str]:
         return (-entry.score, -self._priorities[entry.index], self.candidates[entry.index].name)

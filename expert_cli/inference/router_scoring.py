@@ -15,6 +15,7 @@ WEAK_QUORUM = 3  # this many distinct common-word keywords together count as str
 SEMANTIC_WEIGHT = 2.0  # the contribution at SEMANTIC_STRONG similarity (MiniLM cosine: related topics ~0.3-0.6)
 SEMANTIC_FLOOR = 0.15
 SEMANTIC_STRONG = 0.3
+NOTATION_WEIGHT = 1.25  # the expert's own notation in the prompt counts like one keyword written as code
 
 Hit = tuple[int, int, int]  # (feature id, start token, end token)
 
@@ -22,11 +23,12 @@ Hit = tuple[int, int, int]  # (feature id, start token, end token)
 class Scored:
     """One candidate's score, whether it has strong evidence, the query spans it matched, and why."""
 
-    __slots__ = ("evidence", "index", "named", "score", "semantic", "similarity", "spans", "strong", "task_like")
+    __slots__ = ("evidence", "index", "named", "notation", "score", "semantic", "similarity", "spans", "strong",
+                 "task_like")
 
     def __init__(self, index: int, score: float, strong: bool, spans: list[tuple[int, int]],
                  evidence: list[Feature], similarity: float, semantic: float, task_like: bool = False,
-                 named: bool = False) -> None:
+                 named: bool = False, notation: Sequence[str] = ()) -> None:
         self.index = index
         self.named = named  # the prompt names this expert's domain (its name or a capability)
         self.task_like = task_like  # code keywords, or the prompt reads like this expert's own prompts
@@ -36,11 +38,14 @@ class Scored:
         self.evidence = evidence
         self.similarity = similarity
         self.semantic = semantic
+        self.notation = notation
 
     @property
     def reasons(self) -> list[str]:
         """Readable reasons, built only for the candidates a decision reports."""
         reasons = [feature.describe() for feature in self.evidence]
+        if self.notation:
+            reasons.append("its notation (" + " ".join(self.notation) + ")")
         if self.similarity:
             reasons.append(f"exemplar similarity {self.similarity:.2f}")
         if self.semantic:
@@ -49,7 +54,8 @@ class Scored:
 
 
 def score_candidate(index: int, hits: Iterable[Hit], features: Sequence[Feature], similarity: float,
-                    semantic: float, priority_factor: float, capitals: frozenset[int] = frozenset()) -> Scored:
+                    semantic: float, priority_factor: float, capitals: frozenset[int] = frozenset(),
+                    notation: Sequence[str] = ()) -> Scored:
     """Sum the evidence: per query span the best feature fully, the others on it at half (all of them at
     half for a span inside a longer matched one: "find" inside "find all"); then penalties."""
     seen: set[int] = set()
@@ -96,10 +102,12 @@ def score_candidate(index: int, hits: Iterable[Hit], features: Sequence[Feature]
         total += EXEMPLAR_WEIGHT * (similarity - EXEMPLAR_FLOOR) / (1.0 - EXEMPLAR_FLOOR)
     if semantic > SEMANTIC_FLOOR:
         total += SEMANTIC_WEIGHT * semantic / SEMANTIC_STRONG
+    if notation:
+        total += NOTATION_WEIGHT
     if handoff and not named:
         penalty += handoff
     like_training = similarity >= EXEMPLAR_STRONG or semantic >= SEMANTIC_STRONG
-    strong = bool(strong_spans) or len(spans) >= WEAK_QUORUM or like_training
+    strong = bool(strong_spans) or len(spans) >= WEAK_QUORUM or like_training or bool(notation)
     strong_spans.sort()
     return Scored(index, (total - penalty) * priority_factor, strong, strong_spans, evidence, similarity, semantic,
-                  code or like_training, named)
+                  code or like_training or bool(notation), named, notation)

@@ -123,7 +123,8 @@ def test_no_dataset_means_no_exemplars_file(tiny_adapter: Path, tmp_path: Path) 
 
 
 @pytest.mark.parametrize("row, prompt", [
-    ({"messages": [{"role": "system", "content": "s"}, {"role": "user", "content": "hi there"}]}, "hi there"),
+    ({"messages": [{"role": "system", "content": "s"}, {"role": "user", "content": "hi there"}]}, "s\n\nhi there"),
+    ({"messages": [{"role": "user", "content": "hi there"}, {"role": "assistant", "content": "x"}]}, "hi there"),
     ({"prompt": "list users", "completion": "SELECT"}, "list users"),
     ({"instruction": "Translate", "input": "hello", "output": "ola"}, "Translate\nhello"),
     ({"text": "<|im_start|>system\nS<|im_end|>\n<|im_start|>user\nshow tables<|im_end|>\n"
