@@ -13,6 +13,12 @@ a DDL statement, so `setup` is written in that dialect), on which the reference 
 Held out for the test split: every schema that uses a label of HELD_OUT_LABELS, and the question templates
 marked with a leading `*`. The generator asserts that no test question appears in train or valid; when
 `ladybug` is installed it also runs every test reference query and asserts that it returns rows.
+
+RENAMED_SHARE of the training rows (drawn from their own random stream, so valid and test do not change) use
+graphs of the training labels under made-up names: labels `Brastole`, relationship types `PLEAMON_DRACKS`,
+properties `cleajind` (the key property, `name` or `title`, and all values stay). The question speaks of
+`brastoles` that `pleamon dracks` something, so a small model cannot lean on ~20 memorised labels and learns
+to copy names from the schema and the question, which is what an unseen schema (`Doctor`, `Museum`) needs.
 """
 
 from __future__ import annotations
@@ -20,7 +26,7 @@ from __future__ import annotations
 import argparse
 import json
 import random
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
@@ -600,6 +606,77 @@ def test_row(example: Example, held_out: str) -> dict:
             "meta": {"intent": example.intent, "template": example.template, "held_out": held_out}}
 
 
+ONSETS = "b c d f g h j k l m n p r s t v w z br ch cl cr dr fl gr pl pr sh st str th tr".split()
+VOWELS = "a e i o u a e i o u ai ea io ou".split()
+CODAS = ["", "", "", "", "n", "r", "s", "l", "m", "t", "ck", "nd", "st"]
+RENAMED_SHARE = 0.4  # share of training rows whose labels, rel types and properties get made-up names
+CYPHER_WORDS = set("match where return order limit count distinct create with union unwind optional merge "
+                   "delete detach skip starts ends contains and xor not null true false case when then else "
+                   "exists asc desc set remove call yield node table from primary key".split())
+REAL_NAMES = ({n for lab in LABELS.values() for n in (lab.singular, lab.plural)}
+              | {p.name for lab in LABELS.values() for p in (lab.key, *lab.props)}
+              | {w.lower() for r in RELS for w in r.type.split("_")})
+
+
+def made_up_word(rng: random.Random) -> str:
+    """Two or three pronounceable syllables from a wide inventory: a tokenizer splits them into varied pieces,
+    so the model practises copying arbitrary names, not a few syllables."""
+    return "".join(rng.choice(ONSETS) + rng.choice(VOWELS) + rng.choice(CODAS) for _ in range(rng.randint(2, 3)))
+
+
+def fresh_word(rng: random.Random, taken: set) -> str:
+    while (word := made_up_word(rng)) in taken or word in REAL_NAMES or word in CYPHER_WORDS:
+        pass
+    taken.add(word)
+    return word
+
+
+def renamed_label(rng: random.Random, label: Label, taken: set) -> Label:
+    """The same label (key, values, property kinds) under a made-up CamelCase name and snake_case properties."""
+    singular = fresh_word(rng, taken)
+    props = []
+    for prop in label.props:
+        name = fresh_word(rng, taken) + (f"_{fresh_word(rng, taken)}" if rng.random() < 0.3 else "")
+        props.append(replace(prop, name=name, phrase=name.replace("_", " ")))
+    return Label(singular.capitalize(), singular, f"{singular}s", label.key, tuple(props))
+
+
+def renamed_rel(rng: random.Random, rel: Rel, labels: dict, taken: set) -> Rel:
+    words = [fresh_word(rng, taken) for _ in range(rng.randint(1, 2))]
+    phrase = " ".join(words)
+    return Rel("_".join(words).upper(), labels[rel.source].name, labels[rel.target].name, phrase, phrase)
+
+
+def rename_graph(rng: random.Random, graph: Graph) -> Graph:
+    """``graph`` with every label, relationship type and non-key property renamed; rows and edges carried over,
+    variables derived from the new label names as make_graph does."""
+    taken = {group.label.key.name for group in graph.groups.values()}
+    labels = {old: renamed_label(rng, group.label, taken) for old, group in graph.groups.items()}
+    rels = {rel.type: renamed_rel(rng, rel, labels, taken) for rel in graph.rels}
+    groups, variables = {}, set()
+    for old, group in graph.groups.items():
+        label = labels[old]
+        names = dict(zip((p.name for p in group.label.props), (p.name for p in label.props)))
+        props = [next(p for p in label.props if p.name == names[prop.name]) for prop in group.props]
+        var = variable(label.name, variables)
+        variables.add(var)
+        rows = [{names.get(k, k): v for k, v in row.items()} for row in group.rows]
+        groups[label.name] = Group(label, props, var, rows)
+    edges = {rels[old].type: pairs for old, pairs in graph.edges.items()}
+    return Graph(groups, list(rels.values()), edges)
+
+
+def generate_renamed(rng: random.Random, count: int, seen: set) -> list:
+    examples = []
+    while len(examples) < count:
+        example = make_example(rng, rename_graph(rng, make_graph(rng, False)), "train")
+        if example is None or example.question in seen:
+            continue
+        seen.add(example.question)
+        examples.append(example)
+    return examples
+
+
 def build_splits(seed: int, engine_check: bool = True) -> dict:
     rng = random.Random(seed)
     seen: set = set()
@@ -609,6 +686,10 @@ def build_splits(seed: int, engine_check: bool = True) -> dict:
     test = [test_row(e, "schema") for e in generate(rng, SIZES["test"] - n_template, True, "any", seen)]
     test += [test_row(e, "template") for e in generate(rng, n_template, False, "heldout", seen)]
     rng.shuffle(test)
+    renamed_rng = random.Random(f"{seed}-renamed")  # its own stream: valid and test stay as they were
+    renamed = generate_renamed(renamed_rng, int(SIZES["train"] * RENAMED_SHARE), seen)
+    for index, example in zip(sorted(renamed_rng.sample(range(len(train)), len(renamed))), renamed):
+        train[index] = chat_row(example)
     assert_no_overlap(train + valid, test)
     if engine_check:
         check_with_engine(test)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import importlib.util
 import json
 import os
+import re
 import sqlite3
 import subprocess
 import sys
@@ -122,6 +123,21 @@ def test_sql_training_targets_run_against_their_schema():
         with closing(sqlite3.connect(":memory:")) as connection:
             connection.executescript(system.split("Schema:\n", 1)[1])
             connection.execute(query).fetchall()
+
+
+def test_neo4j_training_uses_made_up_labels_that_its_schema_declares():
+    generator = load_generator("expert-neo4j")
+    train = read_rows("expert-neo4j", "train")
+    renamed = [row for row in train
+               if not any(f"(:{label} {{" in row["messages"][0]["content"] for label in generator.LABELS)]
+    assert len(renamed) == int(len(train) * generator.RENAMED_SHARE)
+    for row in renamed:
+        system, _, query = (m["content"] for m in row["messages"])
+        labels = re.findall(r"\(\w+:(\w+)\)", query)
+        assert labels and all(f"(:{label} {{" in system for label in labels), (system, query)
+        types = re.findall(r"\[:(\w+)\]", query)
+        assert all(f"[:{t}]" in system and t not in {r.type for r in generator.RELS} for t in types), query
+    assert not prompts(renamed) & prompts(read_rows("expert-neo4j", "test"))
 
 
 @expert_names
