@@ -3,7 +3,8 @@
 Run once, by hand: ``python scripts/make_schema.py /path/to/original/expert-manifest.schema.json``.
 It writes ``schemas/expert-manifest.schema.json`` with these corrections and additions:
 - ``prompt_template`` also accepts ``qwen3``, ``qwen`` and ``llama`` (what real manifests and the runtime use);
-- ``training.decoding`` also knows ``min_p``, ``repetition_penalty``, ``max_new_tokens`` and ``max_tokens``;
+- ``training.decoding`` also knows ``min_p``, ``repetition_penalty``, ``max_new_tokens``, ``max_tokens`` and
+  ``names_from_prompt`` (the grammar rule bound to the prompt's identifiers, see inference/grammar_binding.py);
 - ``integrity`` accepts both the original schema's shape and the signing shape expert-cli writes;
 - ``evaluation`` accepts the union of the schema's and the original loader's shapes;
 - a top-level ``files`` map (packaged file -> SHA-256 hex), written by ``expert-cli package``.
@@ -29,6 +30,9 @@ def correct(schema: dict) -> dict:
     decoding["repetition_penalty"] = {"type": "number", "exclusiveMinimum": 0}
     decoding["max_new_tokens"] = {"type": "integer", "minimum": 1}
     decoding["max_tokens"] = {"type": "integer", "minimum": 1}
+    decoding["names_from_prompt"] = {
+        "type": "string", "pattern": "^[A-Za-z][A-Za-z0-9_-]*$",
+        "description": "A grammar rule (e.g. schema-name) that may only produce identifiers found in the prompt"}
     defs["Integrity"] = {
         "type": "object",
         "description": "Package signature: the original schema's shape or the one expert-cli sign writes",

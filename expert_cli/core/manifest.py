@@ -127,6 +127,7 @@ class DecodingSpec:
     use_grammar: bool = False
     grammar_type: str | None = None
     grammar_file: str | None = None
+    names_from_prompt: str | None = None  # a grammar rule bound to the prompt's identifiers (grammar_binding)
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> "DecodingSpec":
@@ -141,6 +142,7 @@ class DecodingSpec:
             use_grammar=bool(data.get("use_grammar", False)),
             grammar_type=data.get("grammar_type"),
             grammar_file=data.get("grammar_file"),
+            names_from_prompt=data.get("names_from_prompt") if isinstance(data.get("names_from_prompt"), str) else None,
         )
 
 

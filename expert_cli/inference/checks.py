@@ -36,9 +36,25 @@ def check_grammar_compiles(context: ValidationContext) -> Iterable[Check]:
             else:
                 yield Check("grammar compiles", FAIL, "the manifest asks for a grammar but no grammar file was found")
         return
-    result = check_grammar(read_grammar(grammar), source=str(grammar))
+    text = read_grammar(grammar)
+    result = check_grammar(text, source=str(grammar))
     if result.ok:
         yield Check("grammar compiles", PASS, str(grammar))
+        yield from _check_names_rule(context.manifest, text, grammar)
         return
     where = f"line {result.line}" + (f": `{result.line_text.strip()}`" if result.line_text else "") if result.line else ""
     yield Check("grammar compiles", FAIL, f"{grammar} {where} - {result.error}".strip())
+
+
+def _check_names_rule(manifest: Manifest, text: str, grammar: Path) -> Iterable[Check]:
+    """``training.decoding.names_from_prompt`` names a rule that the grammar defines."""
+    from expert_cli.inference.grammar_binding import defines_rule
+
+    rule = manifest.decoding.names_from_prompt
+    if not rule:
+        return
+    if defines_rule(text, rule):
+        yield Check("names from the prompt", PASS, f"grammar rule `{rule}` is bound to each prompt's identifiers")
+    else:
+        yield Check("names from the prompt", FAIL, f"training.decoding.names_from_prompt names `{rule}`, which "
+                    f"{grammar} does not define; add `{rule} ::= [a-zA-Z_] [a-zA-Z0-9_]*` and use it")

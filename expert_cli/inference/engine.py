@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from expert_cli.core.errors import GrammarError
 from expert_cli.inference.cleaning import StreamCleaner
 from expert_cli.inference.experts import ExpertBundle
 from expert_cli.inference.generation import BatchDecoder, RowOutput, RowRequest, stop_token_ids
@@ -58,15 +59,38 @@ def prepare_row(base: LoadedBase, prompt: str, members: Sequence[Member], option
     params = resolve_decoding(lead.decoding if lead else None, options.overrides)
     grammar = None
     if lead is not None and options.grammar and lead.grammar_path is not None:
-        grammar = compiled_grammar(base, lead.grammar_path)
+        grammar = compiled_grammar(base, lead.grammar_path, lead.decoding.names_from_prompt,
+                                   given_texts(prompt, options))
     return RowRequest(ids, tuple((m.slot, m.weight) for m in members), params, grammar, options.show_reasoning)
 
 
-def compiled_grammar(base: LoadedBase, path: Path) -> Any:
-    from expert_cli.inference.grammar import compile_grammar_file
+def given_texts(prompt: str, options: PromptOptions) -> list[str]:
+    """What the caller wrote for this row (prompt, system message, schema, earlier turns), not the template."""
+    history = [str(turn.get("content") or "") for turn in options.history or ()]
+    return [prompt, options.system or "", options.schema or "", *history]
 
-    return compile_grammar_file(path, base.tokenizer, vocab_size=base.model.config.vocab_size,
-                                stop_token_ids=list(stop_token_ids(base)))
+
+def compiled_grammar(base: LoadedBase, path: Path, names_rule: str | None = None,
+                     prompt_texts: Sequence[str] = ()) -> Any:
+    """The expert's grammar compiled for ``base``; with ``names_rule``, that rule bound to the identifiers of
+    ``prompt_texts`` (see :mod:`expert_cli.inference.grammar_binding`)."""
+    from expert_cli.inference.grammar import compile_grammar, read_grammar
+
+    text = read_grammar(path)
+    if names_rule:
+        text = bound_grammar(text, names_rule, prompt_texts, path)
+    return compile_grammar(text, base.tokenizer, source=str(path), vocab_size=base.model.config.vocab_size,
+                           stop_token_ids=list(stop_token_ids(base)))
+
+
+def bound_grammar(text: str, rule: str, prompt_texts: Sequence[str], path: Path) -> str:
+    from expert_cli.inference.grammar_binding import bind_rule, prompt_names
+
+    try:
+        return bind_rule(text, rule, prompt_names(prompt_texts))
+    except ValueError as exc:
+        raise GrammarError(f"`{path}`: {exc}, which `training.decoding.names_from_prompt` names",
+                           hint=f"define `{rule} ::= ...` in the grammar or remove `names_from_prompt`") from exc
 
 
 def to_result(output: RowOutput, row: RowRequest, members: Sequence[Member], base: LoadedBase) -> Result:

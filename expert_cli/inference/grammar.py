@@ -9,7 +9,7 @@ slow; ``llama-cpp-python`` enforces GBNF only inside llama.cpp's own runtime, no
 ``transformers-cfg`` speaks GBNF but is a small, slow, pure-Python project with few maintainers.
 
 Use: :func:`check_grammar` (no tokenizer; for ``validate``), :func:`compile_grammar` (cached per grammar text,
-tokenizer, model vocabulary size and stop tokens) and :func:`grammar_logits_processor` (one per
+tokenizer, model vocabulary size and stop tokens; the 64 most recent grammars per tokenizer) and :func:`grammar_logits_processor` (one per
 ``generate`` call; rows of a batch may each have their own grammar or none). Errors are
 :class:`~expert_cli.core.errors.GrammarError` naming the file and the line at fault.
 """
@@ -32,6 +32,7 @@ _LOG_PREFIX = re.compile(r"^\[[\d:]+\]\s+\S+:\d+:\s+")
 _CACHE_LOCK = threading.Lock()
 # tokenizer -> {key: GrammarCompiler or CompiledGrammar}; entries vanish with their tokenizer.
 _CACHE: weakref.WeakKeyDictionary[Any, dict[tuple, Any]] = weakref.WeakKeyDictionary()
+MAX_CACHED_GRAMMARS = 64
 
 
 @dataclass(frozen=True)
@@ -118,8 +119,17 @@ def compile_grammar(
         except RuntimeError as exc:
             raise grammar_error(_failed_check(str(exc), text, source)) from exc
         compiled = _compiler(cache, tokenizer, vocab_size, stops).compile_grammar(grammar)
+        _evict_oldest_grammar(cache)
         cache[key] = compiled
         return compiled
+
+
+def _evict_oldest_grammar(cache: dict[tuple, Any]) -> None:
+    """Keep at most ``MAX_CACHED_GRAMMARS`` compiled grammars per tokenizer (grammars bound to a prompt's names
+    differ per prompt); the oldest goes first. Compilers stay."""
+    grammars = [key for key in cache if key[0] == "grammar"]
+    if len(grammars) >= MAX_CACHED_GRAMMARS:
+        del cache[grammars[0]]
 
 
 def _stop_ids(stop_token_ids: int | Iterable[int] | None) -> tuple[int, ...] | None:

@@ -40,3 +40,25 @@ def test_missing_grammar_file_named_by_manifest_fails(cli, tmp_path, fixtures_di
     result = cli("validate", "--json", folder)
     assert result.exit_code == 1
     assert any(c["name"] == "grammar compiles" and c["status"] == "fail" for c in json.loads(result.stdout)["checks"])
+
+
+def _with_names_rule(folder, rule: str):
+    manifest = json.loads((folder / "manifest.json").read_text(encoding="utf-8"))
+    manifest["training"]["decoding"]["names_from_prompt"] = rule
+    (folder / "manifest.json").write_text(json.dumps(manifest), encoding="utf-8")
+    return folder
+
+
+def test_a_names_rule_the_grammar_defines_passes(cli, tmp_path, fixtures_dir):
+    folder = _with_names_rule(_expert(tmp_path, fixtures_dir, 'root ::= "x " name\nname ::= [a-z]+\n'), "name")
+    result = cli("validate", "--json", folder)
+    check = next(c for c in json.loads(result.stdout)["checks"] if c["name"] == "names from the prompt")
+    assert result.exit_code == 0 and check["status"] == "pass"
+
+
+def test_a_names_rule_the_grammar_lacks_fails_naming_it(cli, tmp_path, fixtures_dir):
+    folder = _with_names_rule(_expert(tmp_path, fixtures_dir, 'root ::= "x"\n'), "schema-name")
+    result = cli("validate", "--json", folder)
+    check = next(c for c in json.loads(result.stdout)["checks"] if c["name"] == "names from the prompt")
+    assert result.exit_code == 1
+    assert check["status"] == "fail" and "`schema-name`" in check["detail"]

@@ -13,6 +13,7 @@ from expert_factory import make_expert
 from expert_cli.core.errors import UsageError
 
 YES_NO = 'root ::= answer (" " answer)?\nanswer ::= "yes" | "no" | "maybe"\n'
+PICK = 'root ::= "FROM " schema-name\nschema-name ::= [a-z]+\n'
 PROMPTS = ["SELECT name FROM users", "hi", "MATCH (p:Person) RETURN p.name, p.age ORDER BY p.age", "The quick"]
 
 
@@ -25,6 +26,12 @@ def experts(tiny_model: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[
         "c": make_expert(tiny_model, root / "c", "expert-c", "ia3", 3),
         "yn": make_expert(tiny_model, root / "yn", "expert-yn", "lora", 4, grammar=YES_NO,
                           decoding={"temperature": 1.0, "max_new_tokens": 6}),
+        "pick": make_expert(tiny_model, root / "pick", "expert-pick", "lora", 5, grammar=PICK,
+                            decoding={"names_from_prompt": "schema-name", "max_new_tokens": 12}),
+        "pickfree": make_expert(tiny_model, root / "pickfree", "expert-pickfree", "lora", 5, grammar=PICK,
+                                decoding={"max_new_tokens": 12}),
+        "unbound": make_expert(tiny_model, root / "unbound", "expert-unbound", "lora", 6, grammar=YES_NO,
+                               decoding={"names_from_prompt": "schema-name"}),
     }
 
 
@@ -120,6 +127,27 @@ def test_grammar_forces_output_into_its_language(loaded):
     free = [run(loaded, [PROMPTS[s]], [["yn"]], temperature=1.0, seed=s, grammar=False)[0] for s in range(4)]
     assert not any(r.grammar for r in free)
     assert any(not set(r.text.split(" ")) <= allowed for r in free)
+
+
+def test_a_rule_bound_to_the_prompt_only_produces_the_prompts_names(loaded):
+    prompt = "Tables: harbor, vessel, cargo. Which one?"
+    names = {"Tables", "harbor", "vessel", "cargo", "Which", "one"}
+    picked = []
+    for seed in range(6):
+        result = run(loaded, [prompt], [["pick"]], temperature=1.0, max_tokens=12, seed=seed)[0]
+        assert result.grammar and result.text.startswith("FROM ")
+        picked.append(result.text.removeprefix("FROM "))
+    assert set(picked) <= names, picked
+    free = [run(loaded, [prompt], [["pickfree"]], temperature=1.0, max_tokens=12, seed=s)[0].text for s in range(6)]
+    assert not {text.removeprefix("FROM ") for text in free} <= names, free  # the file's rule alone: any word
+
+
+def test_binding_a_rule_the_grammar_lacks_names_the_rule_and_the_manifest_field(loaded):
+    from expert_cli.core.errors import GrammarError
+
+    with pytest.raises(GrammarError, match="schema-name") as caught:
+        run(loaded, ["hi"], [["unbound"]])
+    assert "names_from_prompt" in caught.value.message
 
 
 def test_manifest_decoding_applies_and_overrides_win(loaded):
