@@ -61,7 +61,7 @@ def test_the_bound_cypher_grammar_accepts_the_schemas_labels_and_refuses_invente
     assert not accepts(bound, "MATCH (d:Doctor)-[:WORKS_AT]->(h:Hospital) RETURN d.name")
 
 
-@pytest.mark.parametrize("name", ["expert-sql", "expert-neo4j"])
+@pytest.mark.parametrize("name", ["expert-sql", "expert-neo4j", "expert-json"])
 def test_every_reference_answer_is_accepted_when_bound_to_its_own_prompt(name: str):
     import json
 
