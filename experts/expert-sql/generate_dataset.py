@@ -15,7 +15,13 @@ every reference query runs in sqlite and returns at least one row.
 RENAMED_SHARE of the training rows (drawn from their own random stream, so valid and test do not change) use
 the training domains under made-up table and column names (`brastoles`, `pleamon_dracka`): a small model cannot
 memorise those, so it learns to copy names from the schema and the question, which is what an unseen schema
-needs. On the demo base (900 steps, 80 test prompts) held-out-schema accuracy went from 7% to 20%.
+needs. On the first demo base (900 steps, 80 test prompts) held-out-schema accuracy went from 7% to 20%.
+
+REPHRASED_SHARE of the training rows (again from their own stream) open with other words (`Fetch ...`,
+`Quick question: ...`; never the held-out templates' openings), so the model keys on the words that matter
+rather than on a template's first words. With the names-from-the-prompt grammar, on the second demo base,
+held-out-template accuracy went from 56% to 67% (overall 70.0% -> 73.1%). Doubling the training rows (same
+steps, half the epochs) gave no measurable gain (73.8%), so the split stays at 3000 rows.
 """
 
 from __future__ import annotations
@@ -649,6 +655,35 @@ def generate_renamed(rng: random.Random, count: int, seen: set) -> list:
     return examples
 
 
+REPHRASED_SHARE = 0.3  # share of training rows whose opening words are varied (see rephrase)
+LEAD_VERBS = ("List", "Show", "Find", "Return", "Get")
+NEW_LEADS = ("Display", "Give me", "Output", "Fetch", "Retrieve", "Print", "Provide", "Please list",
+             "Please show", "Can you show", "Could you list", "Tell me")
+OPENERS = ("Tell me: ", "Quick question: ", "Please answer: ", "Question: ", "Help me out: ", "One more: ")
+CLOSERS = ("", "", " Thanks.", " Please.", " Thank you!")
+
+
+def rephrase(rng: random.Random, question: str) -> str:
+    """The same request with other opening words: a leading verb swapped (`List` -> `Fetch`) or an opener
+    added, sometimes a polite closer. A model that has seen many openings keys on the words that matter
+    (the columns, the comparison, the count), which is what a question worded in a new way needs."""
+    verb = next((v for v in LEAD_VERBS if question.startswith(v + " ")), None)
+    if verb is not None and rng.random() < 0.7:
+        question = rng.choice(NEW_LEADS) + question[len(verb):]
+    else:
+        question = rng.choice(OPENERS) + question[0].lower() + question[1:]
+    return question + rng.choice(CLOSERS)
+
+
+def rephrase_rows(rng: random.Random, train: list, seen: set) -> None:
+    """Rephrase ``REPHRASED_SHARE`` of ``train`` in place (skipping any that would collide with ``seen``)."""
+    for index in sorted(rng.sample(range(len(train)), int(len(train) * REPHRASED_SHARE))):
+        question = rephrase(rng, train[index]["messages"][1]["content"])
+        if question not in seen:
+            seen.add(question)
+            train[index]["messages"][1]["content"] = question
+
+
 def build_splits(seed: int) -> dict:
     rng = random.Random(seed)
     seen: set = set()
@@ -659,9 +694,10 @@ def build_splits(seed: int) -> dict:
     test += [test_row(e, "template") for e in generate(rng, n_template, False, "heldout", seen)]
     rng.shuffle(test)
     renamed_rng = random.Random(f"{seed}-renamed")  # its own stream: valid and test stay as they were
-    renamed = generate_renamed(renamed_rng, int(SIZES["train"] * RENAMED_SHARE), seen)
+    renamed = generate_renamed(renamed_rng, int(len(train) * RENAMED_SHARE), seen)
     for index, example in zip(sorted(renamed_rng.sample(range(len(train)), len(renamed))), renamed):
         train[index] = chat_row(example)
+    rephrase_rows(random.Random(f"{seed}-rephrased"), train, seen)  # its own stream too
     assert_no_overlap(train + valid, test)
     return {"train": train, "valid": valid, "test": test}
 

@@ -125,6 +125,18 @@ def test_sql_training_targets_run_against_their_schema():
             connection.execute(query).fetchall()
 
 
+def test_sql_training_rephrases_openings_without_the_held_out_ones():
+    generator = load_generator("expert-sql")
+    train = read_rows("expert-sql", "train")
+    openings = tuple(generator.NEW_LEADS) + tuple(generator.OPENERS)
+    rephrased = [row for row in train if row["messages"][1]["content"].startswith(openings)]
+    assert 0.8 * generator.REPHRASED_SHARE < len(rephrased) / len(train) <= generator.REPHRASED_SHARE
+    held_out_openings = {t.lstrip("*").split(" {")[0] for ts in generator.TEMPLATES.values() for t in ts
+                         if t.startswith("*")}
+    assert not any(o.startswith(tuple(held_out_openings)) for o in openings)
+    assert not prompts(rephrased) & prompts(read_rows("expert-sql", "test"))
+
+
 def test_neo4j_training_uses_made_up_labels_that_its_schema_declares():
     generator = load_generator("expert-neo4j")
     train = read_rows("expert-neo4j", "train")
