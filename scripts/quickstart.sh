@@ -114,7 +114,7 @@ ask() {
   "$CLI" chat --experts "$ONLY" --no-stream --debug --prompt "$1"
 }
 ask $'Schema:\nCREATE TABLE students (id INTEGER PRIMARY KEY, name TEXT, major TEXT, city TEXT, age INTEGER, grade INTEGER);\n\nHow many students have the major physics?'
-ask $'Graph schema:\n(:Person {name: STRING, age: INTEGER, nationality: STRING})\n(:Movie {title: STRING, released: INTEGER, genre: STRING})\n(:Person)-[:ACTED_IN]->(:Movie)\n\nWhich people acted in the movie Silent River?'
+ask $'Schema:\n(:Person {name: STRING, age: INTEGER, nationality: STRING})\n(:Movie {title: STRING, released: INTEGER, genre: STRING})\n(:Person)-[:ACTED_IN]->(:Movie)\n\nWhich people acted in the movie Silent River?'
 ask "What is the capital of France?"
 
 step "8/8 done in $(elapsed)"

@@ -2,7 +2,8 @@
 
 Installed experts are read from their install folder (``manifest.json`` and, when the package has one,
 ``routing_exemplars.json``). Manifest files given directly need no weights; a ``routing_exemplars.json``
-beside one is used too. Old packages without exemplars still route on their manifests.
+beside one is used too, else the exemplars ``package`` would ship (sampled from the local training data).
+Old packages without exemplars still route on their manifests.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from expert_cli.core.errors import ExpertError, NotInstalledError, UsageError
-from expert_cli.core.exemplars import EXEMPLARS_FILE
+from expert_cli.core.exemplars import EXEMPLARS_FILE, sample_routing_exemplars
 from expert_cli.core.manifest import load_manifest
 from expert_cli.core.registry import InstalledExpert, read_registry
 from expert_cli.core.specs import parse_expert_spec
@@ -89,6 +90,8 @@ def manifest_candidates(paths: Sequence[str | Path]) -> RoutingSet:
         exemplars, warning = read_routing_exemplars(manifest.root) if manifest.root else ([], None)
         if warning:
             routing.warnings.append(warning)
+        elif not exemplars:  # an expert being written: the exemplars `package` would ship, from its dataset
+            exemplars = sample_routing_exemplars(manifest)
         routing.candidates.append(RouterCandidate.from_manifest(manifest, exemplars))
     return routing
 

@@ -157,3 +157,15 @@ def test_a_package_given_as_a_manifest_says_what_it_is(cli, tmp_path: Path):
     assert result.stderr.splitlines() == [
         f"error: `{package}` is a `.expert` package, not a manifest",
         f"hint: pass the expert folder or its `manifest.json`; `expert-cli validate {package}` checks a package"]
+
+
+def test_manifest_folders_route_on_exemplars_sampled_from_their_training_data(cli):
+    experts = Path(__file__).resolve().parents[2] / "experts"
+    prompt = ("Schema:\n(:Ship {name: STRING, crew: INTEGER})\n(:Port {name: STRING})\n(:Ship)-[:DOCKED_AT]->(:Port)"
+              "\n\nWhich ships are docked at the port Lisbon?")
+    args = [a for name in ("expert-sql", "expert-neo4j", "expert-json") for a in ("--manifest", experts / name)]
+    result = cli("route", prompt, *args, "--json")
+    document = json.loads(result.stdout)
+    assert result.exit_code == 0 and document["experts"] == ["expert-neo4j"]
+    reasons = next(c["reasons"] for c in document["candidates"] if c["name"] == "expert-neo4j")
+    assert any(reason.startswith("its notation") for reason in reasons)
