@@ -6,7 +6,7 @@ tasks that are not SQL/Cypher), trains a byte-level BPE tokenizer on it, pretrai
 fixed number of steps, and saves everything with ``save_pretrained`` plus a model card and ``checksums.json``.
 Deterministic from ``--seed`` (same Python, torch and thread count). Progress goes to stderr.
 
-    .venv/bin/python scripts/build_demo_base.py                # the shipped model (~12 min on 2 cores)
+    .venv/bin/python scripts/build_demo_base.py                # the shipped model (~40 min on 2 busy cores)
     .venv/bin/python scripts/build_demo_base.py --quick --out /tmp/tiny   # a 30-second smoke build
 """
 
@@ -33,7 +33,7 @@ DEFAULT_OUT = REPO_ROOT / "expert_cli" / "models" / "tiny-qwen3"
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[1], formatter_class=argparse.RawTextHelpFormatter)
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help=f"output folder (default {DEFAULT_OUT})")
-    parser.add_argument("--steps", type=int, default=None, help="optimizer steps (default 1800; 60 with --quick)")
+    parser.add_argument("--steps", type=int, default=None, help="optimizer steps (default 5400; 60 with --quick)")
     parser.add_argument("--seed", type=int, default=0, help="seed for corpus, tokenizer, init and data order")
     parser.add_argument("--quick", action="store_true", help="a ~30-second smoke build (fewer steps, less data)")
     parser.add_argument("--threads", type=int, default=2, help="torch CPU threads (default 2)")

@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import json
 import random
+from typing import TYPE_CHECKING
 
+from .names import phrase
 from .queries import (
     NUMERIC_KINDS,
     graph_schema_text,
@@ -32,6 +34,9 @@ from .vocab import (
     THANKS_REPLIES,
     VALUES,
 )
+
+if TYPE_CHECKING:
+    from .names import NamePool
 
 Message = dict[str, str]
 
@@ -77,59 +82,72 @@ def chit_chat(rng: random.Random) -> list[Message]:
     return _with_system(rng, messages)
 
 
-def _records(rng: random.Random) -> tuple[str, list[tuple[str, str, str]]]:
+def _records(rng: random.Random, pool: NamePool | None = None) -> tuple[str, list[tuple[str, str, str]]]:
+    """A collection name and some of its fields: a fixed domain, or (half the time, with a pool) made up."""
+    if pool is not None and rng.random() < 0.5:
+        table = random_schema(rng, pool)[0]
+        return table.name, table.columns[1:]
     table = rng.choice(sorted(TABLES))
     return table, rng.sample(TABLES[table], rng.randint(2, len(TABLES[table])))
 
 
-def _python_filter_task(rng: random.Random) -> tuple[str, str]:
+def _spoken(rng: random.Random, name: str) -> str:
+    """How the request names a field: in backticks, bare, or as words (`hire_year` -> hire year)."""
+    return rng.choice([f"`{name}`", name, phrase(name), phrase(name)])
+
+
+def _python_filter_task(rng: random.Random, pool: NamePool | None = None) -> tuple[str, str]:
     """A list-of-dicts comprehension (filter, sort, limit, aggregate) described in words."""
-    name, cols = _records(rng)
+    name, cols = _records(rng, pool)
     numeric = [c for c in cols if c[2] in NUMERIC_KINDS] or [cols[0]]
     field, _, kind = rng.choice(numeric)
     shown = rng.choice(cols)[0]
+    said_field, said_shown = _spoken(rng, field), _spoken(rng, shown)
     value = random_value(rng, kind)
     op, words = rng.choice([(">", "greater than"), ("<", "less than"), (">=", "at least"), ("==", "equal to")])
     var = name[0]
     roll = rng.random()
     if roll < 0.4:
-        ask = f"the {shown} of every item in `{name}` whose {field} is {words} {value}"
+        ask = f"the {said_shown} of every item in `{name}` whose {said_field} is {words} {value}"
         code = f'[{var}["{shown}"] for {var} in {name} if {var}["{field}"] {op} {value}]'
     elif roll < 0.7:
         n, order = rng.randint(1, 10), rng.choice([("highest", ", reverse=True"), ("lowest", "")])
-        ask = f"the {n} items of `{name}` with the {order[0]} {field}"
+        ask = f"the {n} items of `{name}` with the {order[0]} {said_field}"
         code = f'sorted({name}, key=lambda {var}: {var}["{field}"]{order[1]})[:{n}]'
     else:
         func, word = rng.choice([("sum", "total"), ("max", "largest"), ("min", "smallest"), ("len", "number")])
         if func == "len":
-            ask = f"how many items in `{name}` have a {field} {words} {value}"
+            ask = f"how many items in `{name}` have a {said_field} {words} {value}"
             code = f'len([{var} for {var} in {name} if {var}["{field}"] {op} {value}])'
         else:
-            ask = f"the {word} {field} in `{name}`"
+            ask = f"the {word} {said_field} in `{name}`"
             code = f'{func}({var}["{field}"] for {var} in {name})'
     keys = ", ".join(c[0] for c in cols)
     return f"`{name}` is a Python list of dicts with keys {keys}. Write an expression for {ask}.", code
 
 
-def _pandas_task(rng: random.Random) -> tuple[str, str]:
-    _, cols = _records(rng)
+def _pandas_task(rng: random.Random, pool: NamePool | None = None) -> tuple[str, str]:
+    _, cols = _records(rng, pool)
     numeric = [c[0] for c in cols if c[2] in NUMERIC_KINDS] or [cols[0][0]]
     texts = [c[0] for c in cols if c[2] not in NUMERIC_KINDS] or [cols[0][0]]
     num, text = rng.choice(numeric), rng.choice(texts)
+    said_num, said_text = _spoken(rng, num), _spoken(rng, text)
+    columns = f"`df` has the columns {', '.join(c[0] for c in cols)}. " if rng.random() < 0.6 else ""
     roll = rng.random()
     if roll < 0.3:
         func = rng.choice(["mean", "sum", "max", "min", "count"])
-        return f"With pandas, compute the {func} of `{num}` for each `{text}` in `df`.", f'df.groupby("{text}")["{num}"].{func}()'
+        return (f"{columns}With pandas, compute the {func} of {said_num} for each {said_text} in `df`.",
+                f'df.groupby("{text}")["{num}"].{func}()')
     if roll < 0.6:
         n = rng.randint(1, 10)
-        return (f"With pandas, show the top {n} rows of `df` by `{num}`.",
+        return (f"{columns}With pandas, show the top {n} rows of `df` by {said_num}.",
                 f'df.sort_values("{num}", ascending=False).head({n})')
     value = random_value(rng, next(c[2] for c in cols if c[0] == num))
-    return f"With pandas, keep the rows of `df` where `{num}` is above {value}.", f'df[df["{num}"] > {value}]'
+    return f"{columns}With pandas, keep the rows of `df` where {said_num} is above {value}.", f'df[df["{num}"] > {value}]'
 
 
-def _json_task(rng: random.Random) -> tuple[str, str]:
-    _, cols = _records(rng)
+def _json_task(rng: random.Random, pool: NamePool | None = None) -> tuple[str, str]:
+    _, cols = _records(rng, pool)
     record = {}
     for name, _, kind in cols[: rng.randint(2, 4)]:
         raw = random_value(rng, kind).strip("'")
@@ -140,7 +158,7 @@ def _json_task(rng: random.Random) -> tuple[str, str]:
     return ask.format(described), json.dumps(record)
 
 
-def _misc_code_task(rng: random.Random) -> tuple[str, str]:
+def _misc_code_task(rng: random.Random, pool: NamePool | None = None) -> tuple[str, str]:
     word = rng.choice(VALUES["product"] + VALUES["city"]).lower()
     n = rng.randint(2, 9)
     tasks = [
@@ -163,10 +181,10 @@ def _misc_code_task(rng: random.Random) -> tuple[str, str]:
     return question, answer
 
 
-def code_task(rng: random.Random) -> list[Message]:
+def code_task(rng: random.Random, pool: NamePool | None = None) -> list[Message]:
     """One NL-to-code request outside SQL and Cypher: Python, pandas, JSON, shell, regex."""
     maker = rng.choice([_python_filter_task, _python_filter_task, _pandas_task, _json_task, _misc_code_task])
-    question, answer = maker(rng)
+    question, answer = maker(rng, pool)
     system = rng.choice(["Dialect: python", "Dialect: json", "You are a coding assistant.", "", ""])
     if maker is _json_task:
         system = rng.choice(["Dialect: json", ""])
@@ -178,12 +196,15 @@ def _reformat(query: str, rng: random.Random) -> str:
     return query.lower() if rng.random() < 0.5 else " ".join(query.replace(";", "").split()) + ("" if rng.random() < 0.5 else ";")
 
 
-def sql_schema_chat(rng: random.Random) -> list[Message]:
+def sql_schema_chat(rng: random.Random, pool: NamePool | None = None) -> list[Message]:
     """A `Dialect: sql` system prompt with a schema, and a chore that is not writing a query from words."""
-    tables = random_schema(rng)
+    tables = random_schema(rng, pool)
     table = rng.choice(tables)
     columns = [c[0] for c in table.columns]
+    column = rng.choice(columns[1:])
     chores = [
+        (f"Which column of {rng.choice([table.name, phrase(table.name)])} holds the {phrase(column)}?", column),
+        (f"Name the table that stores {phrase(table.name)}.", table.name),
         ("List the tables in the schema.", ", ".join(t.name for t in tables)),
         (f"What columns does `{table.name}` have?", ", ".join(columns)),
         (f"How many columns does {table.name} have?", str(len(columns))),
@@ -202,11 +223,18 @@ def sql_schema_chat(rng: random.Random) -> list[Message]:
             {"role": "assistant", "content": answer}]
 
 
-def cypher_schema_chat(rng: random.Random) -> list[Message]:
+def cypher_schema_chat(rng: random.Random, pool: NamePool | None = None) -> list[Message]:
     """A `Dialect: cypher` system prompt with a graph schema, and a chore that is not text-to-Cypher."""
-    schema = random_graph_schema(rng)
+    schema = random_graph_schema(rng, pool)
     label = rng.choice(sorted(schema.labels))
+    prop = rng.choice(schema.labels[label])[0]
+    src, rel, dst, _ = rng.choice(schema.relationships)
     chores = [
+        (f"Which property of {rng.choice([label, phrase(label)])} holds the {phrase(prop)}?", prop),
+        (f"Which label stands for {phrase(label)}?", label),
+        (f"Which relationship type goes from {src} to {dst}?",
+         ", ".join(dict.fromkeys(r[1] for r in schema.relationships if r[0] == src and r[2] == dst))),
+        (f"Which relationship type means {phrase(rel)}?", rel),
         ("List the node labels.", ", ".join(schema.labels)),
         ("List the relationship types.", ", ".join(dict.fromkeys(r[1] for r in schema.relationships))),
         (f"Which properties does `{label}` have?", ", ".join(p for p, _ in schema.labels[label])),

@@ -25,6 +25,7 @@ from .queries import (
     random_value,
     schema_ddl,
 )
+from .names import NamePool
 from .template import render_chat
 from .vocab import TABLES
 
@@ -60,6 +61,12 @@ def _signature(name: str, obj: object) -> str:
 
 def stdlib_texts() -> tuple[list[tuple[str, str]], list[str]]:
     """(qualified name, docstring) pairs and short pure-Python function sources, in a fixed order."""
+    with warnings.catch_warnings():  # reading some members warns (typing.re is deprecated, ...)
+        warnings.simplefilter("ignore")
+        return _stdlib_texts()
+
+
+def _stdlib_texts() -> tuple[list[tuple[str, str]], list[str]]:
     docs: list[tuple[str, str]] = []
     sources: list[str] = []
     seen: set[str] = set()
@@ -115,13 +122,13 @@ def _language_reference() -> list[tuple[str, str]]:
     return passages
 
 
-def sql_script(rng: random.Random) -> str:
-    tables = random_schema(rng)
+def sql_script(rng: random.Random, pool: NamePool | None = None) -> str:
+    tables = random_schema(rng, pool)
     return schema_ddl(tables, rng) + "\n\n" + "\n".join(random_sql(rng, tables) for _ in range(rng.randint(2, 8)))
 
 
-def cypher_script(rng: random.Random) -> str:
-    schema = random_graph_schema(rng)
+def cypher_script(rng: random.Random, pool: NamePool | None = None) -> str:
+    schema = random_graph_schema(rng, pool)
     header = "\n".join("// " + line for line in graph_schema_text(schema, rng).splitlines())
     queries = [random_cypher(rng, schema) + rng.choice([";", ""]) for _ in range(rng.randint(2, 8))]
     return header + "\n" + "\n".join(queries)
@@ -152,16 +159,18 @@ class Corpus:
         self.rng.shuffle(self.sources)
         self._doc_index = 0
         self._source_index = 0
+        self.names = NamePool.from_texts(doc for _, doc in self.docs)
+        pool = self.names
         self.kinds: list[tuple[str, float, Callable[[], str]]] = [
-            ("docstring", 0.17, self._docstring),
-            ("python_source", 0.05, self._python_source),
+            ("docstring", 0.15, self._docstring),
+            ("python_source", 0.04, self._python_source),
             ("docstring_chat", 0.05, lambda: render_chat(docstring_chat(self.rng, *self._next_doc()))),
-            ("chit_chat", 0.12, lambda: render_chat(chit_chat(self.rng))),
-            ("code_task", 0.14, lambda: render_chat(code_task(self.rng))),
-            ("sql_script", 0.12, lambda: sql_script(self.rng)),
-            ("cypher_script", 0.10, lambda: cypher_script(self.rng)),
-            ("sql_schema_chat", 0.10, lambda: render_chat(sql_schema_chat(self.rng))),
-            ("cypher_schema_chat", 0.08, lambda: render_chat(cypher_schema_chat(self.rng))),
+            ("chit_chat", 0.10, lambda: render_chat(chit_chat(self.rng))),
+            ("code_task", 0.17, lambda: render_chat(code_task(self.rng, pool))),
+            ("sql_script", 0.12, lambda: sql_script(self.rng, pool)),
+            ("cypher_script", 0.10, lambda: cypher_script(self.rng, pool)),
+            ("sql_schema_chat", 0.11, lambda: render_chat(sql_schema_chat(self.rng, pool))),
+            ("cypher_schema_chat", 0.09, lambda: render_chat(cypher_schema_chat(self.rng, pool))),
             ("json", 0.07, lambda: json_document(self.rng)),
         ]
 

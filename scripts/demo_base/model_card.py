@@ -57,7 +57,9 @@ carries a `<think>...</think>` block; `add_generation_prompt=True` opens an assi
 - `sql_script`, `cypher_script`: random schemas (`CREATE TABLE` / graph schema comments) followed by
   random statements (SELECT/WHERE/JOIN/GROUP BY/HAVING/ORDER BY/LIMIT/aggregates/subqueries/INSERT/UPDATE/
   DELETE; MATCH/WHERE/RETURN/ORDER BY/LIMIT/relationships/paths/WITH/CREATE/MERGE/SET/DELETE), with no
-  natural-language questions.
+  natural-language questions. 60% of the schemas (and half of the `code_task` records) use open-vocabulary
+  names: words of the docstrings, two of them run together, or made-up pronounceable words, so the model
+  learns to copy names it has never seen from the schema into the statement (see `scripts/demo_base/names.py`).
 - `sql_schema_chat`, `cypher_schema_chat`: ChatML chats whose system message is `Dialect: sql\\nSchema:\\n...`
   or `Dialect: cypher\\nSchema:\\n...`, paired with chores other than writing a query from a question
   (list tables/labels/columns/properties, column types, show a CREATE TABLE, reformat or repeat a query).

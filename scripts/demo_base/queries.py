@@ -4,11 +4,18 @@ from __future__ import annotations
 
 import random
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from .vocab import FILLER_WORDS, NODE_LABELS, RELATIONSHIPS, TABLES, VALUES
 
+if TYPE_CHECKING:
+    from .names import NamePool
+
 NUMERIC_KINDS = {"money", "age", "count", "year", "small", "big", "rating"}
 OPERATORS = ["=", ">", "<", ">=", "<=", "!=", "<>"]
+SQL_TYPES = {"money": "REAL", "rating": "REAL", "date": "DATE", "bool": "BOOLEAN", "age": "INTEGER",
+             "count": "INTEGER", "year": "INTEGER", "small": "INTEGER", "big": "INTEGER"}
+OPEN_SHARE = 0.6  # share of schemas whose names come from the open-vocabulary pool (see names.py)
 
 
 @dataclass
@@ -55,13 +62,31 @@ def random_value(rng: random.Random, kind: str) -> str:
     return "'" + rng.choice(VALUES.get(kind, VALUES["person"])) + "'"
 
 
-def random_schema(rng: random.Random) -> list[Table]:
-    """One to four related tables, each with an `id` key and a sample of its domain's columns."""
+def random_schema(rng: random.Random, pool: NamePool | None = None) -> list[Table]:
+    """One to four related tables, each with an `id` key and a sample of its domain's columns; with a
+    ``pool``, half of the schemas use made-up tables and columns instead of the fixed domains."""
+    if pool is not None and rng.random() < OPEN_SHARE:
+        return _link([_open_table(rng, pool) for _ in range(rng.randint(1, 3))], rng)
     names = rng.sample(sorted(TABLES), rng.randint(1, 4))
     tables = []
     for name in names:
         columns = rng.sample(TABLES[name], rng.randint(2, len(TABLES[name])))
         tables.append(Table(rename(rng, name), [("id", "INTEGER", "count"), *columns]))
+    return _link(tables, rng)
+
+
+def _open_table(rng: random.Random, pool: NamePool) -> Table:
+    columns: dict[str, tuple[str, str, str]] = {"id": ("id", "INTEGER", "count")}
+    key = rng.choice(["name", "title", "label", "code", pool.identifier(rng, 2)])
+    columns[key] = (key, "TEXT", rng.choice(["person", "title", "product", "project", "company"]))
+    for _ in range(rng.randint(2, 6)):
+        name, kind = pool.identifier(rng), pool.kind(rng)
+        columns.setdefault(name, (name, SQL_TYPES.get(kind, "TEXT"), kind))
+    return Table(pool.table(rng), list(columns.values()))
+
+
+def _link(tables: list[Table], rng: random.Random) -> list[Table]:
+    """Each table after the first gets a foreign key to the one before it."""
     for child, parent in zip(tables[1:], tables[:-1]):
         fk = f"{parent.name.rstrip('s')}_id"
         child.columns.insert(rng.randint(1, len(child.columns)), (fk, "INTEGER", "count"))
@@ -196,8 +221,11 @@ def random_sql(rng: random.Random, tables: list[Table]) -> str:
     return sql + ";"
 
 
-def random_graph_schema(rng: random.Random) -> GraphSchema:
-    """A few relationship types and the labels they connect, with a sample of each label's properties."""
+def random_graph_schema(rng: random.Random, pool: NamePool | None = None) -> GraphSchema:
+    """A few relationship types and the labels they connect, with a sample of each label's properties; with a
+    ``pool``, half of the schemas use made-up labels, relationship types and properties."""
+    if pool is not None and rng.random() < OPEN_SHARE:
+        return _open_graph_schema(rng, pool)
     rels = rng.sample(RELATIONSHIPS, rng.randint(1, 4))
     labels: dict[str, list[tuple[str, str]]] = {}
     for src, _, dst, _ in rels:
@@ -205,6 +233,22 @@ def random_graph_schema(rng: random.Random) -> GraphSchema:
             if label not in labels:
                 props = NODE_LABELS[label]
                 labels[label] = rng.sample(props, rng.randint(1, len(props)))
+    return GraphSchema(labels, rels)
+
+
+def _open_graph_schema(rng: random.Random, pool: NamePool) -> GraphSchema:
+    labels: dict[str, list[tuple[str, str]]] = {}
+    for _ in range(rng.randint(2, 4)):
+        key = rng.choice(["name", "title", "code", pool.identifier(rng, 2)])
+        props = {key: rng.choice(["person", "title", "product", "company", "city"])}
+        for _ in range(rng.randint(0, 4)):
+            props.setdefault(pool.identifier(rng, 2), pool.kind(rng))
+        labels.setdefault(pool.label(rng), list(props.items()))
+    names = sorted(labels)
+    rels = []
+    for _ in range(rng.randint(1, 4)):
+        props = [(pool.identifier(rng, 2), pool.kind(rng))] if rng.random() < 0.3 else []
+        rels.append((rng.choice(names), pool.relationship(rng), rng.choice(names), props))
     return GraphSchema(labels, rels)
 
 
@@ -295,10 +339,10 @@ def random_cypher(rng: random.Random, schema: GraphSchema) -> str:
         query = f"MATCH p = ({a}:{src})-[:{rel}{hops}]->({b}:{dst}) RETURN {rng.choice(['p', 'length(p)', b])}"
     else:
         query = _cypher_write(rng, src, rel, dst, a, b, sp, dp)
-    if query.startswith("MATCH") and "RETURN" in query and rng.random() < 0.3 and "ORDER BY" not in query:
+    if query.startswith("MATCH") and " RETURN " in query and rng.random() < 0.3 and "ORDER BY" not in query:
         query += f" ORDER BY {query.split('RETURN ')[1].split(',')[0].replace('DISTINCT ', '').split(' AS ')[0]}"
         query += rng.choice(["", " DESC", " ASC"])
-    if "RETURN" in query and rng.random() < 0.3:
+    if " RETURN " in query and rng.random() < 0.3:
         query += f" LIMIT {rng.randint(1, 25)}"
     return query
 

@@ -19,7 +19,7 @@ EVAL_SEED_OFFSET = 10_007
 @dataclass
 class BuildConfig:
     seed: int = 0
-    steps: int = 1800
+    steps: int = 5400
     batch_size: int = 16
     seq_len: int = 256
     lr: float = 3e-3
