@@ -26,6 +26,7 @@ from __future__ import annotations
 import argparse
 import json
 import random
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -565,11 +566,14 @@ def make_example(rng: random.Random, graph: Graph, mode: str) -> Example | None:
     return Example(intent, index, graph.system(), question, query, tuple(graph.setup()))
 
 
-def generate(rng: random.Random, count: int, held_out_schema: bool, mode: str, seen: set) -> list:
-    """``count`` examples whose questions are not in ``seen`` (which grows)."""
+def generate(rng: random.Random, count: int, held_out_schema: bool, mode: str, seen: set,
+             new_graph: Callable[[], Graph] | None = None) -> list:
+    """``count`` examples whose questions are not in ``seen`` (which grows). ``new_graph`` draws each
+    example's graph (default: ``make_graph(rng, held_out_schema)``)."""
+    draw = new_graph or (lambda: make_graph(rng, held_out_schema))
     examples = []
     while len(examples) < count:
-        example = make_example(rng, make_graph(rng, held_out_schema), mode)
+        example = make_example(rng, draw(), mode)
         if example is None or example.question in seen:
             continue
         seen.add(example.question)
@@ -667,14 +671,7 @@ def rename_graph(rng: random.Random, graph: Graph) -> Graph:
 
 
 def generate_renamed(rng: random.Random, count: int, seen: set) -> list:
-    examples = []
-    while len(examples) < count:
-        example = make_example(rng, rename_graph(rng, make_graph(rng, False)), "train")
-        if example is None or example.question in seen:
-            continue
-        seen.add(example.question)
-        examples.append(example)
-    return examples
+    return generate(rng, count, False, "train", seen, new_graph=lambda: rename_graph(rng, make_graph(rng, False)))
 
 
 def build_splits(seed: int, engine_check: bool = True) -> dict:

@@ -30,6 +30,7 @@ import argparse
 import json
 import random
 import sqlite3
+from collections.abc import Callable
 from contextlib import closing
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -567,11 +568,14 @@ def run_query(setup, query: str) -> list:
         return conn.execute(query).fetchall()
 
 
-def generate(rng: random.Random, count: int, held_out_schema: bool, mode: str, seen: set) -> list:
-    """``count`` examples whose questions are not in ``seen`` (which grows); each query returns rows."""
+def generate(rng: random.Random, count: int, held_out_schema: bool, mode: str, seen: set,
+             new_schema: Callable[[], list] | None = None) -> list:
+    """``count`` examples whose questions are not in ``seen`` (which grows); each query returns rows.
+    ``new_schema`` draws each example's schema (default: ``make_schema(rng, held_out_schema)``)."""
+    draw = new_schema or (lambda: make_schema(rng, held_out_schema))
     examples = []
     while len(examples) < count:
-        example = make_example(rng, make_schema(rng, held_out_schema), mode)
+        example = make_example(rng, draw(), mode)
         if example is None or example.question in seen:
             continue
         result = run_query(example.setup, example.query)
@@ -643,16 +647,7 @@ def rebuild(table: Table, by_old: dict) -> Table:
 
 
 def generate_renamed(rng: random.Random, count: int, seen: set) -> list:
-    examples = []
-    while len(examples) < count:
-        example = make_example(rng, rename_schema(rng, rng), "train")
-        if example is None or example.question in seen:
-            continue
-        result = run_query(example.setup, example.query)
-        assert result and result[0][0] is not None, (example.query, result)
-        seen.add(example.question)
-        examples.append(example)
-    return examples
+    return generate(rng, count, False, "train", seen, new_schema=lambda: rename_schema(rng, rng))
 
 
 REPHRASED_SHARE = 0.3  # share of training rows whose opening words are varied (see rephrase)
