@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import random
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from .names import phrase
@@ -196,6 +197,17 @@ def _reformat(query: str, rng: random.Random) -> str:
     return query.lower() if rng.random() < 0.5 else " ".join(query.replace(";", "").split()) + ("" if rng.random() < 0.5 else ";")
 
 
+def _chore_chat(rng: random.Random, chores: list[tuple[str, str]], query: str,
+                system: Callable[[], str]) -> list[Message]:
+    """One of ``chores`` (plus reformatting or repeating ``query``) under the system message ``system()``
+    renders, drawn in this order so that the corpus stays the same for a seed."""
+    chores = [*chores, (f"Reformat this query:\n{_reformat(query, rng)}", query),
+              (f"Repeat this query exactly:\n{query}", query)]
+    question, answer = rng.choice(chores)
+    return [{"role": "system", "content": system()}, {"role": "user", "content": question},
+            {"role": "assistant", "content": answer}]
+
+
 def sql_schema_chat(rng: random.Random, pool: NamePool | None = None) -> list[Message]:
     """A `Dialect: sql` system prompt with a schema, and a chore that is not writing a query from words."""
     tables = random_schema(rng, pool)
@@ -214,13 +226,8 @@ def sql_schema_chat(rng: random.Random, pool: NamePool | None = None) -> list[Me
          ", ".join(t.name for t in tables if table.columns[-1][0] in [c[0] for c in t.columns])),
         (f"Show the CREATE TABLE statement for `{table.name}`.", schema_ddl([table], rng)),
     ]
-    query = random_sql(rng, tables)
-    chores += [(f"Reformat this query:\n{_reformat(query, rng)}", query),
-               (f"Repeat this query exactly:\n{query}", query)]
-    question, answer = rng.choice(chores)
-    system = f"Dialect: sql\nSchema:\n{schema_ddl(tables, rng)}"
-    return [{"role": "system", "content": system}, {"role": "user", "content": question},
-            {"role": "assistant", "content": answer}]
+    return _chore_chat(rng, chores, random_sql(rng, tables),
+                       lambda: f"Dialect: sql\nSchema:\n{schema_ddl(tables, rng)}")
 
 
 def cypher_schema_chat(rng: random.Random, pool: NamePool | None = None) -> list[Message]:
@@ -241,13 +248,8 @@ def cypher_schema_chat(rng: random.Random, pool: NamePool | None = None) -> list
         ("Which labels does each relationship connect?",
          "\n".join(f"{r[1]}: {r[0]} -> {r[2]}" for r in schema.relationships)),
     ]
-    query = random_cypher(rng, schema)
-    chores += [(f"Reformat this query:\n{_reformat(query, rng)}", query),
-               (f"Repeat this query exactly:\n{query}", query)]
-    question, answer = rng.choice(chores)
-    system = f"Dialect: cypher\nSchema:\n{graph_schema_text(schema, rng)}"
-    return [{"role": "system", "content": system}, {"role": "user", "content": question},
-            {"role": "assistant", "content": answer}]
+    return _chore_chat(rng, chores, random_cypher(rng, schema),
+                       lambda: f"Dialect: cypher\nSchema:\n{graph_schema_text(schema, rng)}")
 
 
 def docstring_chat(rng: random.Random, name: str, doc: str) -> list[Message]:
