@@ -52,11 +52,28 @@ def _import(name: str):
             return None
 
 
+class _Elided:
+    def __repr__(self) -> str:
+        return "..."
+
+
 def _signature(name: str, obj: object) -> str:
+    """``name(params)``, where a default that is not a short literal prints as ``...``: reprs such as
+    ``<object object at 0x7f..>`` or ``environ({...})`` (cgi) differ from run to run and from machine to
+    machine, and would put this machine's environment variables into the corpus."""
     try:
-        return f"{name}{inspect.signature(obj)}"
+        signature = inspect.signature(obj)
     except (TypeError, ValueError):
         return name
+    parameters = [p.replace(default=_Elided()) if p.default is not p.empty and not _plain(p.default) else p
+                  for p in signature.parameters.values()]
+    return f"{name}{signature.replace(parameters=parameters)}"
+
+
+def _plain(value: object) -> bool:
+    if isinstance(value, (str, bytes)):
+        return len(value) <= 40
+    return value is None or isinstance(value, (bool, int, float))
 
 
 def stdlib_texts() -> tuple[list[tuple[str, str]], list[str]]:

@@ -70,3 +70,17 @@ def test_open_vocabulary_names_reach_the_documents(corpus_documents):
     texts = "\n".join(text for kind, text in corpus_documents if kind in ("sql_script", "sql_schema_chat"))
     tables = set(re.findall(r"CREATE TABLE (\w+)", texts))
     assert len(tables - {n for n in TABLES} - {n.rstrip("s") for n in TABLES}) > 10
+
+
+def test_the_corpus_depends_neither_on_the_hash_seed_nor_on_the_environment():
+    import os
+    import subprocess
+
+    scripts = Path(__file__).resolve().parents[2] / "scripts"
+    program = ("import hashlib\nfrom demo_base.corpus import stdlib_texts\ndocs, sources = stdlib_texts()\n"
+               "text = '\\n'.join(n + d for n, d in docs) + '\\n'.join(sources)\n"
+               "print(hashlib.sha256(text.encode()).hexdigest(), 'corpus-probe' in text)")
+    outputs = {subprocess.run([sys.executable, "-c", program], cwd=scripts, capture_output=True, text=True,
+                              check=True, env={**os.environ, "PYTHONHASHSEED": seed, "PROBE": f"corpus-probe-{seed}"},
+                              ).stdout for seed in ("1", "2")}
+    assert len(outputs) == 1 and outputs.pop().endswith(" False\n")
