@@ -16,6 +16,7 @@ import warnings
 from collections.abc import Callable, Iterator
 
 from .chats import chit_chat, code_task, cypher_schema_chat, docstring_chat, sql_schema_chat
+from .names import NamePool
 from .queries import (
     graph_schema_text,
     random_cypher,
@@ -25,7 +26,6 @@ from .queries import (
     random_value,
     schema_ddl,
 )
-from .names import NamePool
 from .template import render_chat
 from .vocab import TABLES
 

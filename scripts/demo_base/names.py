@@ -1,3 +1,4 @@
+# ruff: noqa: SIM905  (word lists read best as split strings)
 """Open-vocabulary names: tables, columns, labels and properties the model has never seen before.
 
 A fixed pool of thirty tables teaches a small model to recall names, not to read them. Expert datasets hold

@@ -12,11 +12,11 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "scripts"))
 
-from demo_base.chats import code_task, sql_schema_chat  # noqa: E402
-from demo_base.corpus import Corpus  # noqa: E402
-from demo_base.names import EXCLUDED, NamePool, phrase  # noqa: E402
-from demo_base.queries import random_graph_schema, random_schema  # noqa: E402
-from demo_base.vocab import NODE_LABELS, TABLES  # noqa: E402
+from demo_base.chats import code_task, sql_schema_chat
+from demo_base.corpus import Corpus
+from demo_base.names import EXCLUDED, NamePool, phrase
+from demo_base.queries import random_graph_schema, random_schema
+from demo_base.vocab import NODE_LABELS, TABLES
 
 POOL = NamePool(["harbor", "vessel", "tonnage", "crew", "anchor", "voyage", "cargo", "berth"])
 
