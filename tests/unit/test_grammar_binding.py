@@ -6,7 +6,13 @@ from pathlib import Path
 
 import pytest
 
-from expert_cli.inference.grammar_binding import MAX_NAMES, bind_rule, defines_rule, prompt_names
+from expert_cli.inference.grammar_binding import (
+    MAX_NAMES,
+    bind_rule,
+    defines_rule,
+    is_declaration,
+    prompt_names,
+)
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 SQL_GRAMMAR = (REPO_ROOT / "experts" / "expert-sql" / "grammar.gbnf").read_text()
@@ -25,6 +31,38 @@ def test_prompt_names_are_the_identifiers_without_chat_special_tokens():
     names = prompt_names([text])
     assert {"ships", "ship_type", "CREATE", "TABLE", "How"} <= set(names)
     assert not {"im_start", "im_end"} & set(names) and names == sorted(names)
+
+
+def test_a_declared_schema_leaves_the_questions_words_out():
+    system = "Dialect: sql\nSchema:\nCREATE TABLE ships (id INTEGER PRIMARY KEY, ship_type TEXT, crew INTEGER);"
+    names = set(prompt_names([system, "Which ship has the lowest crew? Give the ship type."]))
+    assert {"ships", "ship_type", "crew", "id"} <= names
+    assert not {"ship", "lowest", "Which", "Give"} & names
+
+
+def test_the_declaring_paragraph_keeps_its_other_lines_and_the_question_paragraph_is_dropped():
+    prompt = ("Schema:\n(:Doctor {name: STRING})\n(:Doctor)-[:WORKS_IN]->(:Hospital)\n\n"
+              "Which doctors work in the largest hospital?")
+    names = set(prompt_names([prompt]))
+    assert {"Doctor", "WORKS_IN", "Hospital", "name", "Schema"} <= names
+    assert not {"Which", "doctors", "largest"} & names
+
+
+def test_a_schema_in_prose_binds_every_word():
+    prose = "The table ships has the columns name and crew.\n\nWhich ship has the most crew?"
+    assert {"ships", "crew", "ship", "most"} <= set(prompt_names([prose]))
+
+
+@pytest.mark.parametrize(("line", "declares"), [
+    ("CREATE TABLE ships (id INTEGER PRIMARY KEY, name TEXT);", True),
+    ("(:Artist {name: STRING})", True),
+    ("Fields: species (string), name (string), age (integer)", True),
+    ("Return a JSON object for: Luna is 17 years old.", False),
+    ("List the name of the 5 museums (all of them).", False),
+    ("(:Artist)-[:PERFORMED]->(:Song)", False),
+])
+def test_declaration_lines(line: str, declares: bool):
+    assert is_declaration(line) is declares
 
 
 def test_a_multi_line_rule_is_replaced_whole_and_the_rest_is_kept():
