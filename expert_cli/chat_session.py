@@ -247,7 +247,7 @@ class ChatSession:
         from expert_cli.inference.engine import PromptOptions, prepare_row
 
         options = PromptOptions(overrides=self.settings.given_overrides(), grammar=self.settings.grammar,
-                                show_reasoning=self.settings.show_reasoning,
+                                json_schema=self.settings.json_schema, show_reasoning=self.settings.show_reasoning,
                                 enable_thinking=self.settings.show_reasoning)
         window = context_window(turn.base)
         history, dropped = list(self.history), 0

@@ -24,7 +24,8 @@ class ChatSettings:
     ``base_model``: with no experts, the base model to chat with; with experts, where to read their (shared)
     base model from (a folder or id of that same model). ``overrides``: decoding settings that win over the
     manifests (``max_tokens``, ``temperature``, ``top_p``, ``top_k``; None values are ignored).
-    ``progress``: False turns off the model loaders' progress bars.
+    ``json_schema``: every answer is a JSON document this JSON Schema accepts (it replaces the experts'
+    grammars, and constrains the bare base too). ``progress``: False turns off the model loaders' progress bars.
     """
 
     experts: list[str] | None = None
@@ -32,6 +33,7 @@ class ChatSettings:
     device: str | None = None
     route: bool = True
     grammar: bool = True
+    json_schema: dict[str, Any] | None = None
     show_reasoning: bool = False
     progress: bool = True
     overrides: dict[str, Any] = field(default_factory=dict)

@@ -227,7 +227,8 @@ class EvaluationRunner:
 
     def answer(self, cases: Sequence[TestCase], *, with_expert: bool, batch_size: int,
                progress: Callable[[int, int], None]) -> list[str]:
-        """Greedy answers in case order; the bare base keeps the expert's token budget and stop sequences."""
+        """Greedy answers in case order; the bare base keeps the expert's token budget and stop sequences, and a
+        case's JSON schema constrains both."""
         from expert_cli.inference.engine import Member, generate_rows
 
         members = [Member(self.expert.slot, self.expert.bundle)] if with_expert else []
@@ -246,4 +247,5 @@ class EvaluationRunner:
 
         decoding = resolve_decoding(self.expert.bundle.decoding)
         overrides = {"temperature": 0.0, "max_tokens": decoding.max_tokens, "stop": list(decoding.stop)}
-        return prepare_row(self.expert.base, case.prompt, members, PromptOptions(system=case.system, overrides=overrides))
+        options = PromptOptions(system=case.system, json_schema=case.json_schema, overrides=overrides)
+        return prepare_row(self.expert.base, case.prompt, members, options)

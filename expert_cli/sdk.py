@@ -33,7 +33,7 @@ from expert_cli.inference.results import Result
 __all__ = ["Expert", "ExpertManager", "LoadedExpertInfo", "Result"]
 
 Names = Union[None, str, Sequence[str], Mapping[str, float]]
-_OPTION_NAMES = ("system", "history", "enable_thinking", "show_reasoning", "grammar")
+_OPTION_NAMES = ("system", "history", "enable_thinking", "show_reasoning", "grammar", "json_schema")
 
 
 def _options(schema: str | None, kwargs: dict[str, Any]) -> Any:
@@ -109,7 +109,8 @@ class Expert:
     def generate(self, prompt: str, schema: str | None = None, **overrides: Any) -> Result:
         """One answer. Overrides: ``max_tokens``, ``temperature`` (0 = greedy), ``top_p``, ``top_k``,
         ``min_p``, ``repetition_penalty``, ``stop``, ``seed``; options: ``system``, ``history``,
-        ``enable_thinking``, ``show_reasoning``, ``grammar`` (False turns the expert's grammar off)."""
+        ``enable_thinking``, ``show_reasoning``, ``grammar`` (False turns the expert's grammar off),
+        ``json_schema`` (a JSON Schema dict: the answer is JSON it accepts, instead of the expert's grammar)."""
         return self.generate_batch([prompt], schema, **overrides)[0]
 
     def generate_stream(self, prompt: str, schema: str | None = None, **overrides: Any) -> Any:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import typer
@@ -37,6 +38,9 @@ def chat_command(
     debug: bool = typer.Option(False, "--debug", help="Routing decision and timing on stderr."),
     json_output: bool = typer.Option(False, "--json", help="One-shot: print the answer and its details as JSON."),
     no_grammar: bool = typer.Option(False, "--no-grammar", help="Do not constrain answers with the expert's grammar."),
+    json_schema: Path | None = typer.Option(
+        None, "--json-schema", metavar="FILE",
+        help="Answer with JSON that this JSON Schema file accepts (instead of the experts' grammars)."),
 ) -> None:
     """Chat with installed experts: a router picks the experts (or the base model) for every prompt.
 
@@ -47,15 +51,17 @@ def chat_command(
 
     \b
     Whose settings win when the router composes several experts:
-      1. Flags (--max-tokens, --temperature, --top-p, --top-k, --no-grammar) override everything.
+      1. Flags (--max-tokens, --temperature, --top-p, --top-k, --no-grammar, --json-schema) override
+         everything.
       2. Otherwise the lead expert, the one with the highest weight (ties: best router score, then
          priority, then name; with --no-route or /experts: the first named), decides the prompt template,
          the decoding parameters of its manifest and its grammar.
       3. The other experts add only their adapters, scaled by their weights.
-      4. The bare base model uses its chat template, default decoding and no grammar.
+      4. The bare base model uses its chat template, default decoding and no grammar (but --json-schema).
     """
     from expert_cli.chat_session import ChatSettings, open_chat
     from expert_cli.chat_setup import split_expert_list
+    from expert_cli.inference.grammar import read_json_schema
 
     if experts is not None and all_experts:
         raise UsageError("`--experts` and `--all` cannot be used together", hint="pass one of them")
@@ -64,9 +70,13 @@ def chat_command(
         raise UsageError("the prompt is empty", hint='pass some text, e.g. `expert-cli chat --prompt "list all users"`')
     if text is None and json_output:
         raise UsageError("`--json` is for one-shot answers", hint="pass `--prompt TEXT` or pipe the prompt on stdin")
+    if json_schema is not None and no_grammar:
+        raise UsageError("`--json-schema` and `--no-grammar` cannot be used together",
+                         hint="the schema constrains the answer; drop one of them")
+    schema = read_json_schema(json_schema) if json_schema is not None else None
     settings = ChatSettings(
         experts=split_expert_list(experts) if experts is not None else None, base_model=base_model, device=device,
-        route=not no_route, grammar=not no_grammar, show_reasoning=show_reasoning,
+        route=not no_route, grammar=not no_grammar, json_schema=schema, show_reasoning=show_reasoning,
         progress=progress_wanted(json_output=json_output),
         overrides={"max_tokens": max_tokens, "temperature": temperature, "top_p": top_p, "top_k": top_k})
     with open_chat(settings) as session:

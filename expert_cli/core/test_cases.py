@@ -25,7 +25,7 @@ METRICS = ("keywords", "exact_match", "sql_execution", "cypher_execution", "cyph
 NEEDS_REFERENCE = frozenset(METRICS) - {"keywords"}
 _KNOWN_KEYS = {"id", "name", "prompt", "input", "user", "system", "reference", "expected_output", "expected_keywords",
                "expected_format", "category", "metric", "setup", "may_fail", "failure_reason", "description",
-               "messages"}
+               "messages", "json_schema"}
 
 
 @dataclass
@@ -47,6 +47,7 @@ class TestCase:
     may_fail: bool = False
     failure_reason: str | None = None
     description: str | None = None
+    json_schema: dict[str, Any] | None = None  # structured output: the answer must be JSON this schema accepts
     extra: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
@@ -122,8 +123,16 @@ def parse_test_case(raw: Any, index: int, source: str | Path = "test cases") -> 
         expected_format=_optional_str(raw, "expected_format", where), category=_optional_str(raw, "category", where),
         setup=_setup(raw, where), may_fail=bool(raw.get("may_fail", False)),
         failure_reason=_optional_str(raw, "failure_reason", where), description=_optional_str(raw, "description", where),
-        extra={k: v for k, v in raw.items() if k not in _KNOWN_KEYS},
+        json_schema=_json_schema(raw, where), extra={k: v for k, v in raw.items() if k not in _KNOWN_KEYS},
     )
+
+
+def _json_schema(raw: dict[str, Any], where: str) -> dict[str, Any] | None:
+    schema = raw.get("json_schema")
+    if schema is not None and not isinstance(schema, dict):
+        raise DatasetError(f"{where} has a `json_schema` that is not a JSON object",
+                           hint='write a JSON Schema such as {"type": "object", "properties": {...}}')
+    return schema
 
 
 def _from_messages(raw: dict[str, Any], index: int, source: str | Path) -> dict[str, Any]:

@@ -39,6 +39,7 @@ class PromptOptions:
     enable_thinking: bool = False
     show_reasoning: bool = False
     grammar: bool = True
+    json_schema: Mapping[str, Any] | None = None  # structured output: replaces the expert's grammar
     overrides: dict[str, Any] = field(default_factory=dict)
 
 
@@ -58,7 +59,9 @@ def prepare_row(base: LoadedBase, prompt: str, members: Sequence[Member], option
     ids = base.tokenizer(text, add_special_tokens=False)["input_ids"]
     params = resolve_decoding(lead.decoding if lead else None, options.overrides)
     grammar = None
-    if lead is not None and options.grammar and lead.grammar_path is not None:
+    if options.json_schema is not None:
+        grammar = compiled_json_schema(base, options.json_schema)
+    elif lead is not None and options.grammar and lead.grammar_path is not None:
         grammar = compiled_grammar(base, lead.grammar_path, lead.decoding.names_from_prompt,
                                    given_texts(prompt, options))
     return RowRequest(ids, tuple((m.slot, m.weight) for m in members), params, grammar, options.show_reasoning)
@@ -81,6 +84,14 @@ def compiled_grammar(base: LoadedBase, path: Path, names_rule: str | None = None
         text = bound_grammar(text, names_rule, prompt_texts, path)
     return compile_grammar(text, base.tokenizer, source=str(path), vocab_size=base.model.config.vocab_size,
                            stop_token_ids=list(stop_token_ids(base)))
+
+
+def compiled_json_schema(base: LoadedBase, schema: Mapping[str, Any]) -> Any:
+    """A JSON Schema compiled for ``base``: answers are JSON documents that the schema accepts."""
+    from expert_cli.inference.grammar import compile_json_schema
+
+    return compile_json_schema(schema, base.tokenizer, vocab_size=base.model.config.vocab_size,
+                               stop_token_ids=list(stop_token_ids(base)))
 
 
 def bound_grammar(text: str, rule: str, prompt_texts: Sequence[str], path: Path) -> str:

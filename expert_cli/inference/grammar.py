@@ -9,7 +9,8 @@ slow; ``llama-cpp-python`` enforces GBNF only inside llama.cpp's own runtime, no
 ``transformers-cfg`` speaks GBNF but is a small, slow, pure-Python project with few maintainers.
 
 Use: :func:`check_grammar` (no tokenizer; for ``validate``), :func:`compile_grammar` (cached per grammar text,
-tokenizer, model vocabulary size and stop tokens; the 64 most recent grammars per tokenizer) and :func:`grammar_logits_processor` (one per
+tokenizer, model vocabulary size and stop tokens; the 64 most recent grammars per tokenizer),
+:func:`compile_json_schema` (structured output: a JSON Schema instead of a grammar file) and :func:`grammar_logits_processor` (one per
 ``generate`` call; rows of a batch may each have their own grammar or none). Errors are
 :class:`~expert_cli.core.errors.GrammarError` naming the file and the line at fault.
 """
@@ -17,10 +18,11 @@ tokenizer, model vocabulary size and stop tokens; the 64 most recent grammars pe
 from __future__ import annotations
 
 import hashlib
+import json
 import re
 import threading
 import weakref
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -108,20 +110,82 @@ def compile_grammar(
     it is complete.
     """
     xgr = require("xgrammar", "chat")
+
+    def parse() -> Any:
+        try:
+            return xgr.Grammar.from_ebnf(text)
+        except RuntimeError as exc:
+            raise grammar_error(_failed_check(str(exc), text, source)) from exc
+
+    return _compiled(("grammar", _digest(text)), parse, tokenizer, vocab_size, stop_token_ids)
+
+
+def json_schema_grammar(schema: Mapping[str, Any], source: str | None = None) -> Any:
+    """The ``xgrammar.Grammar`` of the JSON documents that ``schema`` (a JSON Schema) accepts, written on one
+    line with ``", "`` and ``": "`` separators (the way ``json.dumps`` writes); properties come in the
+    schema's order and none beyond them (strict mode). GrammarError names what xgrammar could not convert."""
+    xgr = require("xgrammar", "chat")
+    if not isinstance(schema, Mapping):
+        raise GrammarError(f"JSON schema {_where(source)}must be a JSON object, not {type(schema).__name__}",
+                           hint='write a schema such as {"type": "object", "properties": {...}}')
+    try:
+        return xgr.Grammar.from_json_schema(json.dumps(schema), any_whitespace=False, strict_mode=True)
+    except (RuntimeError, ValueError, TypeError) as exc:
+        reason = _LOG_PREFIX.sub("", str(exc).strip())
+        raise GrammarError(f"JSON schema {_where(source)}is not supported: {reason}",
+                           hint="use JSON Schema's type, properties, required, enum, items and anyOf") from exc
+
+
+def read_json_schema(path: str | Path) -> dict[str, Any]:
+    """A JSON Schema file, parsed and checked (:func:`json_schema_grammar`); GrammarError says what is wrong
+    and where (the line and column of a JSON syntax error)."""
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise GrammarError(f"cannot read JSON schema `{path}`: {exc.strerror or exc}",
+                           hint="pass the path of a JSON Schema file") from exc
+    try:
+        schema = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise GrammarError(f"JSON schema `{path}` is not valid JSON: line {exc.lineno}, column {exc.colno}: {exc.msg}",
+                           hint=f"fix line {exc.lineno} of `{path}`") from exc
+    json_schema_grammar(schema, str(path))
+    return schema
+
+
+def compile_json_schema(
+    schema: Mapping[str, Any],
+    tokenizer: Any,
+    *,
+    source: str | None = None,
+    vocab_size: int | None = None,
+    stop_token_ids: int | Iterable[int] | None = None,
+) -> Any:
+    """:func:`json_schema_grammar` compiled for ``tokenizer`` (cached like :func:`compile_grammar`)."""
+    key = ("grammar", _digest("json-schema:" + json.dumps(schema, sort_keys=True, default=str)))
+    return _compiled(key, lambda: json_schema_grammar(schema, source), tokenizer, vocab_size, stop_token_ids)
+
+
+def _compiled(key: tuple, parse: Any, tokenizer: Any, vocab_size: int | None,
+              stop_token_ids: int | Iterable[int] | None) -> Any:
     stops = _stop_ids(stop_token_ids)
-    key = ("grammar", hashlib.sha256(text.encode("utf-8")).hexdigest(), vocab_size, stops)
+    key = (*key, vocab_size, stops)
     with _CACHE_LOCK:
         cache = _CACHE.setdefault(tokenizer, {})
         if key in cache:
             return cache[key]
-        try:
-            grammar = xgr.Grammar.from_ebnf(text)
-        except RuntimeError as exc:
-            raise grammar_error(_failed_check(str(exc), text, source)) from exc
-        compiled = _compiler(cache, tokenizer, vocab_size, stops).compile_grammar(grammar)
+        compiled = _compiler(cache, tokenizer, vocab_size, stops).compile_grammar(parse())
         _evict_oldest_grammar(cache)
         cache[key] = compiled
         return compiled
+
+
+def _digest(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def _where(source: str | None) -> str:
+    return f"`{source}` " if source else ""
 
 
 def _evict_oldest_grammar(cache: dict[tuple, Any]) -> None:

@@ -7,7 +7,9 @@
 `{"messages": [system "Dialect: json\\nFields: name (string), age (integer), ...", user <text>,
                assistant <JSON>]}`.
 The answer has exactly the listed keys, in the listed order; a listed field the text does not mention is `null`.
-Test rows also carry `metric` ("json_equal": parsed objects must be equal, booleans never equal numbers).
+Test rows also carry `metric` ("json_equal": parsed objects must be equal, booleans never equal numbers) and
+`json_schema`, the field list as a JSON Schema (each listed key required, in order, of its type or null), which
+the evaluation passes on as structured output (`chat --json-schema`), as a user of the expert would.
 
 Held out for the test split: every record of HELD_OUT_DOMAINS, the sentence style and the clause phrasings
 marked with a leading `*`. The generator asserts that no test text appears in train or valid.
@@ -234,6 +236,7 @@ class Example:
     system: str
     text: str
     answer: str
+    schema: dict
 
 
 def make_example(rng: random.Random, domain: Domain, mode: str) -> Example | None:
@@ -256,7 +259,13 @@ def make_example(rng: random.Random, domain: Domain, mode: str) -> Example | Non
     system = "Dialect: json\nFields: " + ", ".join(f"{f.key} ({f.type})" for f in listed)
     answer = {f.key: None if f is missing else values[f.key] for f in listed}
     return Example(domain.name, STYLES.index(style), system, rng.choice(INSTRUCTIONS) + sentence,
-                   json.dumps(answer, ensure_ascii=False))
+                   json.dumps(answer, ensure_ascii=False), fields_schema(listed))
+
+
+def fields_schema(listed: list) -> dict:
+    """The JSON Schema of an answer: exactly the listed keys, in order, each of its type or null."""
+    return {"type": "object", "properties": {f.key: {"type": [f.type, "null"]} for f in listed},
+            "required": [f.key for f in listed], "additionalProperties": False}
 
 
 def generate(rng: random.Random, count: int, held_out_domain: bool, mode: str, seen: set) -> list:
@@ -279,7 +288,7 @@ def chat_row(example: Example) -> dict:
 
 
 def test_row(example: Example, held_out: str) -> dict:
-    return {**chat_row(example), "metric": "json_equal",
+    return {**chat_row(example), "metric": "json_equal", "json_schema": example.schema,
             "meta": {"intent": example.domain, "template": example.style, "held_out": held_out}}
 
 
@@ -316,7 +325,7 @@ def test_cases(test: list) -> dict:
             "id": f"json_{number:03d}", "name": f"{meta['intent']} record",
             "prompt": text, "expected_keywords": list(json.loads(answer)), "expected_format": "json",
             "category": "hard" if meta["held_out"] == "template" or "null" in answer else "basic",
-            "system": system, "reference": answer, "metric": "json_equal",
+            "system": system, "reference": answer, "metric": "json_equal", "json_schema": row["json_schema"],
         })
     return {
         "test_suite": "expert-json-heldout", "version": "1.0.0",

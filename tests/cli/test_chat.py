@@ -127,6 +127,35 @@ def test_bare_base_model(cli, tiny_model):
     assert document["mode"] == "base" and document["experts"] == [] and document["tokens"] <= 2
 
 
+def test_json_schema_constrains_the_answer_of_the_bare_base(cli, tiny_model, tmp_path):
+    schema = tmp_path / "answer.json"
+    schema.write_text(json.dumps({"type": "object", "properties": {"ok": {"type": "boolean"},
+                                                                   "size": {"enum": ["small", "large"]}},
+                                  "required": ["ok", "size"], "additionalProperties": False}))
+    result = cli("chat", "--base-model", tiny_model, "--json-schema", schema, "--prompt", "hello", "--max-tokens", "40")
+    assert result.exit_code == 0, result.stderr
+    answer = json.loads(result.stdout)
+    assert list(answer) == ["ok", "size"] and isinstance(answer["ok"], bool)
+
+
+def test_json_schema_replaces_the_experts_grammar(cli, installed, tmp_path):
+    schema = tmp_path / "answer.json"
+    schema.write_text('{"type": "object", "properties": {"n": {"type": "boolean"}}, "required": ["n"]}')
+    result = cli("chat", "--experts", "sql", "--json", "--json-schema", schema, "--prompt", SQL_PROMPT,
+                 "--max-tokens", "20")
+    assert result.exit_code == 0, result.stderr
+    document = json.loads(result.stdout)
+    assert document["grammar"] is True and json.loads(document["answer"])["n"] in (True, False)
+
+
+def test_a_broken_json_schema_fails_before_loading_a_model(cli, installed, tmp_path):
+    schema = tmp_path / "answer.json"
+    schema.write_text('{"type": "object",\n "properties": {"n": {"type": "bool"}}}')
+    result = cli("chat", "--experts", "sql", "--json-schema", schema, "--prompt", SQL_PROMPT)
+    assert result.exit_code == 1
+    assert error_line(result).startswith(f"error: JSON schema `{schema}` is not supported:")
+
+
 def test_base_model_with_experts_says_where_their_base_is(cli, installed, tiny_model):
     result = cli("chat", "--experts", "sql", "--base-model", tiny_model, "--json", "--prompt", SQL_PROMPT)
     assert result.exit_code == 0, result.stderr
@@ -199,6 +228,8 @@ def test_experts_on_different_base_models(cli, installed, expert_sources):
     (("--experts", "sql", "--all", "-p", "x"), "error: `--experts` and `--all` cannot be used together"),
     (("-i", "--json"), "error: `--json` is for one-shot answers"),
     (("--temperature", "-1", "-p", "x"), "error: `temperature` must be >= 0 (0 = greedy), got `-1.0`"),
+    (("--json-schema", "s.json", "--no-grammar", "-p", "x"),
+     "error: `--json-schema` and `--no-grammar` cannot be used together"),
 ])
 def test_bad_flags_are_usage_errors(cli, installed, args, message):
     result = cli("chat", *args)

@@ -85,6 +85,16 @@ def test_keyword_cases_of_the_original_format_are_scored(sql_expert: Path):
     assert evaluation.base_score is None
 
 
+def test_a_cases_json_schema_constrains_the_expert_and_the_bare_base(sql_expert: Path):
+    schema = {"type": "object", "properties": {"sum": {"enum": [2, 3]}}, "required": ["sum"],
+              "additionalProperties": False}
+    case = parse_test_case({"id": "js", "prompt": "one plus one as JSON", "reference": '{"sum": 2}',
+                            "metric": "json_equal", "json_schema": schema}, 0)
+    outcome = evaluate_expert(sql_expert, [case]).outcomes[0]
+    assert json.loads(outcome.expert_answer)["sum"] in (2, 3)  # not the grammar's SELECT 1 + 1
+    assert json.loads(outcome.base_answer)["sum"] in (2, 3)
+
+
 @pytest.mark.slow
 def test_eval_script_prints_the_json_summary(sql_expert: Path, tiny_model: Path):
     command = [sys.executable, str(REPO_ROOT / "scripts" / "eval_experts.py"), "--experts-dir",

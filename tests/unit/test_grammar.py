@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from expert_cli.core.errors import GrammarError
@@ -9,7 +11,10 @@ from expert_cli.inference.grammar import (
     check_grammar,
     compile_grammar,
     compile_grammar_file,
+    compile_json_schema,
     grammar_logits_processor,
+    json_schema_grammar,
+    read_json_schema,
 )
 
 YES_NO = 'root ::= "yes" | "no"'
@@ -201,3 +206,56 @@ def test_rows_may_each_have_their_own_grammar(tiny_model):
     assert texts[0] in ("yes", "no")
     assert re.fullmatch(r"[0-9]{2}", texts[1]), texts[1]
     assert generated[2].tolist() == free[2].tolist()
+
+
+# -- structured output: a JSON Schema instead of a grammar file ------------------------------------------
+PET = {"type": "object", "properties": {"name": {"type": ["string", "null"]}, "age": {"type": "integer"},
+                                        "vaccinated": {"type": "boolean"}},
+       "required": ["name", "age", "vaccinated"], "additionalProperties": False}
+SMALL = {"type": "object", "properties": {"ok": {"type": "boolean"}, "size": {"enum": ["small", "large"]}},
+         "required": ["ok", "size"], "additionalProperties": False}
+
+
+def test_a_json_schema_accepts_its_documents_written_as_json_dumps_does():
+    from xgrammar.testing import _is_grammar_accept_string
+
+    grammar = json_schema_grammar(PET)
+    assert _is_grammar_accept_string(grammar, '{"name": "Luna", "age": 17, "vaccinated": true}')
+    assert _is_grammar_accept_string(grammar, '{"name": null, "age": 3, "vaccinated": false}')
+    assert not _is_grammar_accept_string(grammar, '{"name": true, "age": 17, "vaccinated": true}')  # a type
+    assert not _is_grammar_accept_string(grammar, '{"name": "Luna", "age": 17}')  # a required key
+    assert not _is_grammar_accept_string(grammar, '{"age": 17, "name": "Luna", "vaccinated": true}')  # the order
+    assert not _is_grammar_accept_string(grammar, '{"name": "Luna", "age": 17, "vaccinated": true, "x": 1}')
+
+
+@pytest.mark.parametrize(("schema", "message"), [
+    ({"type": "objec"}, 'JSON schema `s.json` is not supported: Unsupported type "objec"'),
+    (["not", "an", "object"], "JSON schema `s.json` must be a JSON object, not list"),
+])
+def test_an_unusable_json_schema_is_a_grammar_error(schema, message):
+    with pytest.raises(GrammarError) as caught:
+        json_schema_grammar(schema, "s.json")
+    assert caught.value.message == message
+
+
+def test_reading_a_json_schema_file_names_what_is_wrong_and_where(tmp_path):
+    good = tmp_path / "pet.json"
+    good.write_text(json.dumps(PET))
+    assert read_json_schema(good) == PET
+    broken = tmp_path / "broken.json"
+    broken.write_text('{\n  "type": "object",\n  "properties": {,}\n}')
+    with pytest.raises(GrammarError, match=r"`.*broken.json` is not valid JSON: line 3, column 18: Expecting property name"):
+        read_json_schema(broken)
+    with pytest.raises(GrammarError, match="cannot read JSON schema `.*missing.json`: No such file"):
+        read_json_schema(tmp_path / "missing.json")
+
+
+def test_a_json_schema_forces_an_untrained_model_into_a_valid_document(tiny_model):
+    model, tokenizer, inputs = _model_and_inputs(tiny_model, ["Describe it."])
+    compiled = compile_json_schema(SMALL, tokenizer, vocab_size=model.config.vocab_size,
+                                   stop_token_ids=model.generation_config.eos_token_id)
+    assert compile_json_schema(dict(SMALL), tokenizer, vocab_size=model.config.vocab_size,
+                               stop_token_ids=model.generation_config.eos_token_id) is compiled  # cached
+    text = _texts(tokenizer, _generate(model, inputs, [grammar_logits_processor(compiled, 1)], 40))[0]
+    document = json.loads(text)
+    assert list(document) == ["ok", "size"] and isinstance(document["ok"], bool) and document["size"] in ("small", "large")

@@ -209,3 +209,17 @@ def test_manifest_passes_the_strict_schema(name):
     data = json.loads((REPO / "experts" / name / "manifest.json").read_text(encoding="utf-8"))
     errors = [f"{list(e.path)}: {e.message}" for e in jsonschema.Draft7Validator(schema).iter_errors(data)]
     assert not errors
+
+
+def test_every_json_test_answer_is_accepted_by_the_schema_its_case_carries():
+    from xgrammar.testing import _is_grammar_accept_string
+
+    from expert_cli.inference.grammar import json_schema_grammar
+
+    rows = read_rows("expert-json", "test")
+    cases = load_test_cases(REPO / "experts" / "expert-json" / "tests" / "test_cases.json")
+    assert all(case.json_schema for case in cases)
+    for row in rows:
+        answer, schema = row["messages"][2]["content"], row["json_schema"]
+        assert schema["required"] == list(json.loads(answer)), answer  # every listed key, in order
+        assert _is_grammar_accept_string(json_schema_grammar(schema), answer), answer

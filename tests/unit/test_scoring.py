@@ -247,3 +247,11 @@ def test_a_missing_file_is_an_error_naming_it(tmp_path):
 def test_parse_test_case_names_its_source():
     with pytest.raises(DatasetError, match="case #3 in `suite.json`"):
         parse_test_case("text", 2, "suite.json")
+
+
+def test_a_case_may_carry_a_json_schema_for_structured_output():
+    schema = {"type": "object", "properties": {"a": {"type": "integer"}}}
+    case = parse_test_case({"prompt": "p", "reference": '{"a": 1}', "metric": "json_equal", "json_schema": schema}, 0)
+    assert case.json_schema == schema and "json_schema" not in case.extra
+    with pytest.raises(DatasetError, match="case `case_001` in `test cases` has a `json_schema` that is not a JSON object"):
+        parse_test_case({"prompt": "p", "json_schema": "object"}, 0)
