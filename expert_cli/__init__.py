@@ -26,14 +26,16 @@ __version__ = "0.1.0"
 _SDK_NAMES = ("Expert", "ExpertManager", "Result")
 
 __all__ = [
+    "Expert",  # these three (_SDK_NAMES) load lazily: importing expert_cli stays cheap
     "ExpertError",
+    "ExpertManager",
     "GrammarError",
     "InferenceError",
     "ManifestError",
     "OutOfMemoryError",
     "PackageError",
+    "Result",
     "SignatureError",
-    *_SDK_NAMES,
 ]
 
 

@@ -25,14 +25,17 @@ from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Union
+from typing import TYPE_CHECKING, Any
 
 from expert_cli.core.errors import InferenceError, UsageError
 from expert_cli.inference.results import Result
 
+if TYPE_CHECKING:
+    from typing_extensions import Self
+
 __all__ = ["Expert", "ExpertManager", "LoadedExpertInfo", "Result"]
 
-Names = Union[None, str, Sequence[str], Mapping[str, float]]
+Names = None | str | Sequence[str] | Mapping[str, float]
 _OPTION_NAMES = ("system", "history", "enable_thinking", "show_reasoning", "grammar", "json_schema")
 
 
@@ -234,7 +237,7 @@ class ExpertManager:
                 default_pool().drop(self._bare_base)
                 self._bare_base = None
 
-    def __enter__(self) -> ExpertManager:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *exc: object) -> None:

@@ -24,12 +24,13 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-QWEN3_0_6B = dict(
-    vocab_size=151936, hidden_size=1024, intermediate_size=3072, num_hidden_layers=28, num_attention_heads=16,
-    num_key_value_heads=8, head_dim=128, hidden_act="silu", max_position_embeddings=40960, rms_norm_eps=1e-6,
-    tie_word_embeddings=True, attention_bias=False, rope_parameters={"rope_type": "default", "rope_theta": 1000000.0},
-    bos_token_id=151643, eos_token_id=151645, pad_token_id=151643,
-)
+QWEN3_0_6B = {
+    "vocab_size": 151936, "hidden_size": 1024, "intermediate_size": 3072, "num_hidden_layers": 28,
+    "num_attention_heads": 16, "num_key_value_heads": 8, "head_dim": 128, "hidden_act": "silu",
+    "max_position_embeddings": 40960, "rms_norm_eps": 1e-6, "tie_word_embeddings": True, "attention_bias": False,
+    "rope_parameters": {"rope_type": "default", "rope_theta": 1000000.0},
+    "bos_token_id": 151643, "eos_token_id": 151645, "pad_token_id": 151643,
+}
 TARGETS = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
 RANK = 16
 
@@ -242,9 +243,9 @@ ROWS = [
 def markdown(report: dict[str, Any]) -> str:
     fmt = lambda f, v: "-" if v is None else (f"{v / 2**20:.0f}" if f == "mib" else f.format(v))
     lines = [f"# Runtime benchmark ({report['device']}, {report['dtype']})", "",
-             f"Qwen3-0.6B shape, {report['layers']} layers, random weights; r={RANK} LoRA on all projections; "
-             f"{report['new_tokens']} new tokens, prompt {report['prompt_len']} tokens, "
-             f"{report['torch_threads']} torch thread(s); decode: best of {report['repeats']}.", "",
+             (f"Qwen3-0.6B shape, {report['layers']} layers, random weights; r={RANK} LoRA on all projections; "
+              f"{report['new_tokens']} new tokens, prompt {report['prompt_len']} tokens, "
+              f"{report['torch_threads']} torch thread(s); decode: best of {report['repeats']}."), "",
              "| measure | stock PEFT | expert-cli runtime |", "|---|---:|---:|"]
     for label, key, f in ROWS:
         lines.append(f"| {label} | {fmt(f, report['peft'].get(key))} | {fmt(f, report['ours'].get(key))} |")

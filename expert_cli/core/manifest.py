@@ -51,7 +51,7 @@ class AdapterSpec:
     scaling: str | None = None
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> "AdapterSpec":
+    def from_dict(cls, data: dict[str, Any]) -> AdapterSpec:
         kind = str(data.get("type", "")).lower()
         return cls(
             type=kind,
@@ -79,7 +79,7 @@ class BaseModelSpec:
         return model_slug(self.name)
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any], adapters: list[dict[str, Any]]) -> "BaseModelSpec":
+    def from_dict(cls, data: dict[str, Any], adapters: list[dict[str, Any]]) -> BaseModelSpec:
         return cls(
             name=str(data.get("name", "")),
             adapters=[AdapterSpec.from_dict(a) for a in adapters if isinstance(a, dict)],
@@ -130,7 +130,7 @@ class DecodingSpec:
     names_from_prompt: str | None = None  # a grammar rule bound to the prompt's identifiers (grammar_binding)
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> "DecodingSpec":
+    def from_dict(cls, data: dict[str, Any]) -> DecodingSpec:
         return cls(
             temperature=data.get("temperature"),
             top_p=data.get("top_p"),

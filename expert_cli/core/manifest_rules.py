@@ -29,7 +29,7 @@ SCHEMA_FILE = "expert-manifest.schema.json"
 def lenient_problems(manifest: Manifest) -> list[Problem]:
     data = manifest.data
     problems: list[Problem] = []
-    add = lambda path, message: problems.append(manifest.problem(path, message))  # noqa: E731
+    add = lambda path, message: problems.append(manifest.problem(path, message))
 
     _check_identity(data, add)
     _check_models(manifest, add)
@@ -180,7 +180,7 @@ def _is_str_list(value: Any) -> bool:
 
 
 # -- strict tier: the bundled JSON Schema ---------------------------------------------------------------
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def load_schema(name: str = SCHEMA_FILE) -> dict[str, Any]:
     """A bundled schema: from the wheel (``expert_cli/_schemas``) or the source tree's ``schemas/``."""
     try:

@@ -6,9 +6,9 @@ Core functions take ``progress: ProgressCallback | None`` and call it as ``progr
 
 from __future__ import annotations
 
-from typing import Callable, Optional
+from collections.abc import Callable
 
-ProgressCallback = Callable[[str, float, Optional[float]], None]
+ProgressCallback = Callable[[str, float, float | None], None]
 
 
 def report(progress: ProgressCallback | None, task: str, completed: float, total: float | None) -> None:

@@ -11,10 +11,11 @@ from __future__ import annotations
 import contextlib
 import json
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 from expert_cli.core import paths
 from expert_cli.core.errors import NotInstalledError, RegistryError, StorageError
@@ -53,7 +54,7 @@ class InstalledExpert:
     extra: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
-    def from_dict(cls, name: str, data: dict[str, Any]) -> "InstalledExpert":
+    def from_dict(cls, name: str, data: dict[str, Any]) -> InstalledExpert:
         known = {key: data[key] for key in _ENTRY_KEYS if data.get(key) is not None}  # null = absent
         extra = {key: value for key, value in data.items() if key not in _ENTRY_KEYS and key != "name"}
         known["version"] = str(known.get("version", ""))
@@ -144,7 +145,7 @@ class Registry:
         return {**self.extra, **document}
 
     @classmethod
-    def from_dict(cls, path: Path, document: Any) -> "Registry":
+    def from_dict(cls, path: Path, document: Any) -> Registry:
         if not isinstance(document, dict) or not isinstance(document.get("experts", []), list):
             raise _corrupt(path, "expected an object with an `experts` list")
         registry = cls(path, base_models=list(document.get("base_models") or []),

@@ -8,9 +8,10 @@ importing them.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterable
+from typing import Any
 
 from expert_cli.core.errors import ManifestError
 from expert_cli.core.manifest import MANIFEST_FILE, Manifest, Problem, parse_manifest

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from expert_cli.core.errors import GrammarError
 from expert_cli.inference.cleaning import StreamCleaner
@@ -20,6 +20,9 @@ from expert_cli.inference.results import Result
 from expert_cli.inference.runtime import LoadedBase
 from expert_cli.inference.sampling import resolve_decoding
 from expert_cli.inference.templates import build_prompt
+
+if TYPE_CHECKING:
+    from typing_extensions import Self
 
 
 @dataclass(frozen=True)
@@ -161,7 +164,7 @@ class TextStream:
         output = self._decoder.outputs()[0]
         self.result = to_result(output, self._row, self._members, self._base)
 
-    def __enter__(self) -> TextStream:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *exc: object) -> None:

@@ -17,7 +17,7 @@ import time
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Union
+from typing import Any
 
 import torch
 
@@ -35,7 +35,7 @@ from expert_cli.inference.base_loading import load_base_model
 from expert_cli.inference.device import Placement, resolve_placement, translate_oom
 
 Composition = tuple[tuple[str, float], ...]
-CompositionLike = Union[None, str, Sequence[str | tuple[str, float]], Mapping[str, float]]
+CompositionLike = None | str | Sequence[str | tuple[str, float]] | Mapping[str, float]
 
 
 def normalize_composition(experts: CompositionLike) -> Composition:

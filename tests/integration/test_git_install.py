@@ -199,7 +199,7 @@ def test_update_follows_the_recorded_branch(trusted: dict[str, Path], tiny_adapt
 
 
 def test_update_of_a_file_install_is_refused(trusted: dict[str, Path], tmp_path: Path) -> None:
-    release = sorted((trusted["work"] / "releases").glob("*.expert"))[0]
+    release = min((trusted["work"] / "releases").glob("*.expert"))
     install_expert(str(release))
     with pytest.raises(InstallError, match="not from Git"):
         update_expert("demo")
