@@ -15,13 +15,16 @@ TARGETS = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down
 
 
 def peft_config(kind: str, targets: list[str] | None = None) -> Any:
-    from peft import IA3Config, LoraConfig, PromptTuningConfig
+    from peft import AdaLoraConfig, IA3Config, LoraConfig, PromptTuningConfig
 
     targets = targets or TARGETS
     if kind == "lora":
         return LoraConfig(r=4, lora_alpha=8, target_modules=targets)
     if kind == "dora":
         return LoraConfig(r=4, lora_alpha=8, target_modules=targets, use_dora=True)
+    if kind == "adalora":
+        return AdaLoraConfig(task_type="CAUSAL_LM", init_r=4, target_r=2, lora_alpha=8, target_modules=targets,
+                             total_step=10)
     if kind == "ia3":
         return IA3Config(target_modules=targets, feedforward_modules=["down_proj"])
     if kind == "prompt_tuning":
@@ -42,7 +45,7 @@ def make_adapter(base: Path, out: Path, kind: str = "lora", seed: int = 0,
     with torch.no_grad():
         for name, parameter in peft_model.named_parameters():
             noise = torch.randn(parameter.shape, generator=generator)
-            if "lora_A" in name or "lora_B" in name:
+            if "lora_A" in name or "lora_B" in name or "lora_E" in name:
                 parameter.copy_(noise * scale)
             elif "ia3_l" in name:
                 parameter.copy_(1 + noise.clamp(-2, 2) * 0.4)
@@ -50,8 +53,20 @@ def make_adapter(base: Path, out: Path, kind: str = "lora", seed: int = 0,
                 parameter.mul_(1 + noise.clamp(-2, 2) * 0.2)
             elif "prompt" in name or "embedding" in name:
                 parameter.copy_(noise)
+    if kind == "adalora":
+        prune_ranks(peft_model)
     peft_model.save_pretrained(out)
     return out
+
+
+def prune_ranks(peft_model: Any) -> None:
+    """What AdaLoRA's rank allocation leaves behind: a ``rank_pattern`` keeping a different number of each
+    module's ranks (none in the first module), which ``save_pretrained`` applies to the saved tensors."""
+    names = [name.removeprefix("base_model.model.").removesuffix(".default")
+             for name, _ in peft_model.named_parameters() if "lora_E" in name]
+    config = peft_model.peft_config["default"]
+    config.rank_pattern = {name: [index < kept for index in range(config.init_r)]
+                           for kept, name in zip([0, 1, 2, 3, 4] * len(names), names)}
 
 
 def make_expert(base: Path, out: Path, name: str, kind: str = "lora", seed: int = 0, *,

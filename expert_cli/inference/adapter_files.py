@@ -2,8 +2,9 @@
 
 No PEFT model is built: tensors go from the file straight to the target device and dtype, keyed by the base
 model's module paths (``base_model.model.`` stripped). Supported: LoRA (rsLoRA, ``rank_pattern`` and
-``alpha_pattern`` included), DoRA, IA3 and prompt tuning. Anything else in the file (``modules_to_save``,
-LoRA biases, LoKr, AdaLoRA, ...) is refused by name rather than silently ignored.
+``alpha_pattern`` included), DoRA, AdaLoRA (read as the LoRA pair it computes: ``A * E`` and ``B``, scaled by
+``lora_alpha / init_r``, each module with the ranks its allocation kept), IA3 and prompt tuning. Anything else
+in the file (``modules_to_save``, LoRA biases, LoKr, ...) is refused by name rather than silently ignored.
 """
 
 from __future__ import annotations
@@ -29,8 +30,11 @@ _SUFFIXES = (
     (".lora_magnitude_vector.weight", "m"),
     (".lora_magnitude_vector", "m"),
     (".ia3_l", "ia3"),
+    (".lora_A", "a"),  # AdaLoRA keeps its factors as plain parameters: no ".weight"
+    (".lora_B", "b"),
+    (".lora_E", "e"),
 )
-SUPPORTED_TYPES = ("LORA", "IA3", "PROMPT_TUNING")
+SUPPORTED_TYPES = ("LORA", "ADALORA", "IA3", "PROMPT_TUNING")
 
 
 def read_adapter_config(folder: Path) -> dict[str, Any]:
@@ -48,7 +52,7 @@ def read_adapter_config(folder: Path) -> dict[str, Any]:
 
 
 def adapter_kind(config: dict[str, Any]) -> str:
-    """``lora``, ``dora``, ``ia3`` or ``prompt_tuning``; InferenceError for other PEFT types."""
+    """``lora``, ``dora``, ``adalora``, ``ia3`` or ``prompt_tuning``; InferenceError for other PEFT types."""
     peft_type = str(config.get("peft_type", "LORA")).upper()
     if peft_type not in SUPPORTED_TYPES:
         raise InferenceError(f"adapter type `{peft_type}` is not supported by the runtime "
@@ -87,6 +91,10 @@ def read_adapter(folder: Path, model: nn.Module, device: str, dtype: torch.dtype
     slots: dict[str, Any] = {}
     for module_path, parts in grouped.items():
         base = _target_linear(model, module_path, folder)
+        if kind == "adalora":
+            parts = _adalora_as_lora(parts, module_path, config, folder)
+            if parts is None:  # rank allocation kept none of this module's ranks
+                continue
         if "ia3" in parts:
             slots[module_path] = _ia3_slot(parts["ia3"], base, module_path, folder, dtype)
         else:
@@ -132,12 +140,28 @@ def _lora_slot(parts: dict[str, torch.Tensor], base: nn.Linear, module_path: str
             f"adapter `{folder}` does not fit `{module_path}`: LoRA shapes {tuple(a.shape)} and {tuple(b.shape)} "
             f"for a {base.in_features}->{base.out_features} layer",
             hint="the adapter was trained for another base model")
-    scale = _lora_scale(config, module_path, rank)
+    scale = float(parts["s"]) if "s" in parts else _lora_scale(config, module_path, rank)
     a, b = a.to(dtype).contiguous(), b.to(dtype).contiguous()
     factor = None
     if "m" in parts:
         factor = dora_factor(base.weight, a, b, scale, parts["m"].flatten())
     return LoraSlot(a=a, b=b, scale=scale, dora_factor=factor)
+
+
+def _adalora_as_lora(parts: dict[str, torch.Tensor], module_path: str, config: dict[str, Any],
+                     folder: Path) -> dict[str, torch.Tensor] | None:
+    """AdaLoRA's update ``B @ (A * E) * alpha / (init_r + 1e-5)`` as a LoRA pair with its own scale (``s``).
+
+    PEFT scales every module by the initial rank, whatever its allocation kept (``ranknum`` is not saved and
+    is restored to ``init_r`` on load), so the scale does not depend on the rank read here."""
+    if not {"a", "b", "e"} <= parts.keys():
+        raise InferenceError(f"adapter `{folder}` has an incomplete AdaLoRA triple for `{module_path}`")
+    a, b, e = parts["a"], parts["b"], parts["e"]
+    if a.shape[0] == 0:
+        return None
+    init_r = float(config.get("init_r") or a.shape[0])
+    alpha = float(config.get("lora_alpha") or 0) or init_r
+    return {"a": a * e.reshape(-1, 1), "b": b, "s": torch.tensor(alpha / (init_r + 1e-5))}
 
 
 def _lora_scale(config: dict[str, Any], module_path: str, rank: int) -> float:

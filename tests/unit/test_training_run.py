@@ -54,6 +54,25 @@ def test_each_adapter_type_trains_and_loads_with_stock_peft(tmp_path, tiny_model
     load_with_stock_peft(tiny_model, result.adapter_dir)
 
 
+def test_an_adalora_expert_trains_and_the_runtime_serves_it_as_stock_peft_does(tmp_path, tiny_model):
+    import torch
+
+    from expert_cli.inference.runtime import BasePool
+
+    adapter = {"type": "adalora", "target_modules": ["q_proj", "v_proj"], "r": 4, "alpha": 8}
+    expert = make_expert(tmp_path / "e", tiny_model, chat_rows(6), adapter=adapter)
+    result = train(expert, max_steps=6)
+    config = json.loads((result.adapter_dir / "adapter_config.json").read_text())
+    assert config["peft_type"] == "ADALORA" and config["init_r"] == 4
+    reference = load_with_stock_peft(tiny_model, result.adapter_dir).eval()
+    base = BasePool().get(tiny_model, device="cpu")
+    base.attach("ada", result.adapter_dir)
+    base.activate("ada")
+    ids = torch.tensor([[5, 6, 7, 8, 9]])
+    with torch.no_grad():
+        assert torch.allclose(base.model(ids).logits, reference(input_ids=ids).logits, atol=1e-5)
+
+
 def test_soft_prompts_train_as_prompt_tuning_folders(tmp_path, tiny_model):
     expert = make_expert(tmp_path / "e", tiny_model, chat_rows(6), soft_prompts=[
         {"name": "style", "path": "soft_prompts/style.bin", "tokens": 4, "init_method": "random"}])
