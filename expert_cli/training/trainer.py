@@ -19,7 +19,7 @@ import math
 import time
 import warnings
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
@@ -56,14 +56,9 @@ class TrainRequest:
 
 
 @dataclass
-class TrainResult:
-    expert: str
-    version: str
-    base_model: str
-    adapter: dict[str, Any]
-    adapter_dir: Path
-    checkpoints_dir: Path
-    device: str
+class RunFigures:
+    """What one trainer run measured: the session's outcome and the public result share these."""
+
     steps: int
     epochs: float
     train_loss: float | None
@@ -74,6 +69,25 @@ class TrainResult:
     tokens_per_second: float
     train_seconds: float
     train_cpu_seconds: float
+
+    def rounded(self) -> dict[str, Any]:
+        """The figures as a summary shows them (epochs to 3 places, speeds and seconds to 1-2)."""
+        return {**{f.name: getattr(self, f.name) for f in fields(RunFigures)},
+                "epochs": round(self.epochs, 3), "tokens_per_second": round(self.tokens_per_second, 1),
+                "train_seconds": round(self.train_seconds, 2), "train_cpu_seconds": round(self.train_cpu_seconds, 2)}
+
+
+@dataclass
+class TrainResult(RunFigures):
+    """The run's figures plus what was trained, where it went and how long it all took."""
+
+    expert: str
+    version: str
+    base_model: str
+    adapter: dict[str, Any]
+    adapter_dir: Path
+    checkpoints_dir: Path
+    device: str
     wall_seconds: float
     resumed_from: str | None
     dataset: dict[str, Any]
@@ -81,7 +95,10 @@ class TrainResult:
     notes: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
-        data = dict(self.__dict__)
+        """Flat: what was trained and where first, then the run's figures."""
+        figures = {f.name for f in fields(RunFigures)}
+        names = sorted((f.name for f in fields(self)), key=lambda name: name in figures)
+        data = {name: getattr(self, name) for name in names}
         data["adapter_dir"], data["checkpoints_dir"] = str(self.adapter_dir), str(self.checkpoints_dir)
         return data
 
@@ -162,16 +179,7 @@ def _plan(config: dict[str, Any], choice: BaseModelChoice, notes: Notes) -> Adap
 @dataclass
 class _Outcome:
     model: Any
-    steps: int
-    epochs: float
-    train_loss: float | None
-    eval_loss: float | None
-    test_loss: float | None
-    best_checkpoint: str | None
-    tokens: int
-    tokens_per_second: float
-    train_seconds: float
-    train_cpu_seconds: float
+    figures: RunFigures
 
 
 class _TrainingSession:
@@ -216,12 +224,13 @@ class _TrainingSession:
         seconds = time.perf_counter() - started
         with cpu_threads(model, self.device):
             test_loss = trainer.evaluate(test_set, metric_key_prefix="test")["test_loss"] if test_set else None
-        return _Outcome(
-            model=trainer.accelerator.unwrap_model(trainer.model), steps=trainer.state.global_step,
-            epochs=float(trainer.state.epoch or 0.0), train_loss=_last(trainer, "loss", output.training_loss),
-            eval_loss=_best_eval(trainer), test_loss=test_loss, best_checkpoint=trainer.state.best_model_checkpoint,
-            tokens=int(trainer.state.num_input_tokens_seen), tokens_per_second=reporter.tokens_per_second(
-                trainer.state), train_seconds=seconds, train_cpu_seconds=reporter.cpu_seconds())
+        figures = RunFigures(
+            steps=trainer.state.global_step, epochs=float(trainer.state.epoch or 0.0),
+            train_loss=_last(trainer, "loss", output.training_loss), eval_loss=_best_eval(trainer),
+            test_loss=test_loss, best_checkpoint=trainer.state.best_model_checkpoint,
+            tokens=int(trainer.state.num_input_tokens_seen), tokens_per_second=reporter.tokens_per_second(trainer.state),
+            train_seconds=seconds, train_cpu_seconds=reporter.cpu_seconds())
+        return _Outcome(model=trainer.accelerator.unwrap_model(trainer.model), figures=figures)
 
     def _model(self) -> Any:
         from expert_cli.training.model import load_model
@@ -301,12 +310,8 @@ def _result(manifest: Manifest, choice: BaseModelChoice, plan: AdapterPlan, devi
             outcome: _Outcome, adapter_dir: Path, checkpoints: Path, resume: Path | None, wall: float,
             soft_prompts: list[str], notes: list[str]) -> TrainResult:
     return TrainResult(
-        expert=manifest.name, version=manifest.version, base_model=choice.name, adapter=plan.to_dict(),
-        adapter_dir=adapter_dir, checkpoints_dir=checkpoints, device=device, steps=outcome.steps,
-        epochs=round(outcome.epochs, 3), train_loss=outcome.train_loss, eval_loss=outcome.eval_loss,
-        test_loss=outcome.test_loss, best_checkpoint=outcome.best_checkpoint, tokens=outcome.tokens,
-        tokens_per_second=round(outcome.tokens_per_second, 1), train_seconds=round(outcome.train_seconds, 2),
-        train_cpu_seconds=round(outcome.train_cpu_seconds, 2),
+        **outcome.figures.rounded(), expert=manifest.name, version=manifest.version, base_model=choice.name,
+        adapter=plan.to_dict(), adapter_dir=adapter_dir, checkpoints_dir=checkpoints, device=device,
         wall_seconds=round(wall, 2), resumed_from=str(resume) if resume else None, dataset=data.to_dict(),
         soft_prompts=soft_prompts, notes=list(notes),
     )
