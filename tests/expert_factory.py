@@ -15,7 +15,7 @@ TARGETS = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down
 
 
 def peft_config(kind: str, targets: list[str] | None = None) -> Any:
-    from peft import AdaLoraConfig, IA3Config, LoraConfig, PromptTuningConfig
+    from peft import AdaLoraConfig, IA3Config, LoKrConfig, LoraConfig, PromptTuningConfig
 
     targets = targets or TARGETS
     if kind == "lora":
@@ -25,6 +25,10 @@ def peft_config(kind: str, targets: list[str] | None = None) -> Any:
     if kind == "adalora":
         return AdaLoraConfig(task_type="CAUSAL_LM", init_r=4, target_r=2, lora_alpha=8, target_modules=targets,
                              total_step=10)
+    if kind == "lokr":  # both Kronecker factors full
+        return LoKrConfig(r=2, alpha=4, target_modules=targets)
+    if kind == "lokr-factored":  # both factors as low-rank pairs
+        return LoKrConfig(r=1, alpha=3, target_modules=targets, decompose_both=True)
     if kind == "ia3":
         return IA3Config(target_modules=targets, feedforward_modules=["down_proj"])
     if kind == "prompt_tuning":
@@ -45,7 +49,7 @@ def make_adapter(base: Path, out: Path, kind: str = "lora", seed: int = 0,
     with torch.no_grad():
         for name, parameter in peft_model.named_parameters():
             noise = torch.randn(parameter.shape, generator=generator)
-            if "lora_A" in name or "lora_B" in name or "lora_E" in name:
+            if "lora_A" in name or "lora_B" in name or "lora_E" in name or "lokr_" in name:
                 parameter.copy_(noise * scale)
             elif "ia3_l" in name:
                 parameter.copy_(1 + noise.clamp(-2, 2) * 0.4)

@@ -3,8 +3,10 @@
 No PEFT model is built: tensors go from the file straight to the target device and dtype, keyed by the base
 model's module paths (``base_model.model.`` stripped). Supported: LoRA (rsLoRA, ``rank_pattern`` and
 ``alpha_pattern`` included), DoRA, AdaLoRA (read as the LoRA pair it computes: ``A * E`` and ``B``, scaled by
-``lora_alpha / init_r``, each module with the ranks its allocation kept), IA3 and prompt tuning. Anything else
-in the file (``modules_to_save``, LoRA biases, LoKr, ...) is refused by name rather than silently ignored.
+``lora_alpha / init_r``, each module with the ranks its allocation kept), LoKr on Linear layers (its two
+Kronecker factors, each full or as a low-rank pair), IA3 and prompt tuning. Anything else in the file
+(``modules_to_save``, LoRA biases, LoKr's convolution factor, ...) is refused by name rather than silently
+ignored.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ import torch
 from torch import nn
 
 from expert_cli.core.errors import InferenceError
-from expert_cli.inference.adapters import AdapterWeights, Ia3Slot, LoraSlot, dora_factor
+from expert_cli.inference.adapters import AdapterWeights, Ia3Slot, KronSlot, LoraSlot, dora_factor
 
 CONFIG_FILE = "adapter_config.json"
 WEIGHT_FILES = ("adapter_model.safetensors", "adapter_model.bin")
@@ -33,8 +35,14 @@ _SUFFIXES = (
     (".lora_A", "a"),  # AdaLoRA keeps its factors as plain parameters: no ".weight"
     (".lora_B", "b"),
     (".lora_E", "e"),
+    (".lokr_w1", "w1"),
+    (".lokr_w1_a", "w1_a"),
+    (".lokr_w1_b", "w1_b"),
+    (".lokr_w2", "w2"),
+    (".lokr_w2_a", "w2_a"),
+    (".lokr_w2_b", "w2_b"),
 )
-SUPPORTED_TYPES = ("LORA", "ADALORA", "IA3", "PROMPT_TUNING")
+SUPPORTED_TYPES = ("LORA", "ADALORA", "LOKR", "IA3", "PROMPT_TUNING")
 
 
 def read_adapter_config(folder: Path) -> dict[str, Any]:
@@ -52,7 +60,7 @@ def read_adapter_config(folder: Path) -> dict[str, Any]:
 
 
 def adapter_kind(config: dict[str, Any]) -> str:
-    """``lora``, ``dora``, ``adalora``, ``ia3`` or ``prompt_tuning``; InferenceError for other PEFT types."""
+    """``lora``, ``dora``, ``adalora``, ``lokr``, ``ia3`` or ``prompt_tuning``; InferenceError otherwise."""
     peft_type = str(config.get("peft_type", "LORA")).upper()
     if peft_type not in SUPPORTED_TYPES:
         raise InferenceError(f"adapter type `{peft_type}` is not supported by the runtime "
@@ -95,7 +103,9 @@ def read_adapter(folder: Path, model: nn.Module, device: str, dtype: torch.dtype
             parts = _adalora_as_lora(parts, module_path, config, folder)
             if parts is None:  # rank allocation kept none of this module's ranks
                 continue
-        if "ia3" in parts:
+        if kind == "lokr":
+            slots[module_path] = _kron_slot(parts, base, module_path, config, folder, dtype)
+        elif "ia3" in parts:
             slots[module_path] = _ia3_slot(parts["ia3"], base, module_path, folder, dtype)
         else:
             slots[module_path] = _lora_slot(parts, base, module_path, config, folder, dtype)
@@ -162,6 +172,28 @@ def _adalora_as_lora(parts: dict[str, torch.Tensor], module_path: str, config: d
     init_r = float(config.get("init_r") or a.shape[0])
     alpha = float(config.get("lora_alpha") or 0) or init_r
     return {"a": a * e.reshape(-1, 1), "b": b, "s": torch.tensor(alpha / (init_r + 1e-5))}
+
+
+def _kron_slot(parts: dict[str, torch.Tensor], base: nn.Linear, module_path: str, config: dict[str, Any],
+               folder: Path, dtype: torch.dtype) -> KronSlot:
+    """LoKr's update ``(W1 kron W2) * alpha / r``; a factor saved as a low-rank pair is multiplied out."""
+    factors = []
+    for name in ("w1", "w2"):
+        if name in parts:
+            factors.append(parts[name])
+        elif f"{name}_a" in parts and f"{name}_b" in parts:
+            factors.append(parts[f"{name}_a"] @ parts[f"{name}_b"])
+        else:
+            raise InferenceError(f"adapter `{folder}` has an incomplete LoKr factor `{name}` for `{module_path}`")
+    w1, w2 = factors
+    if w1.dim() != 2 or w2.dim() != 2 or (w1.shape[0] * w2.shape[0], w1.shape[1] * w2.shape[1]) != (
+            base.out_features, base.in_features):
+        raise InferenceError(
+            f"adapter `{folder}` does not fit `{module_path}`: LoKr factors {tuple(w1.shape)} and {tuple(w2.shape)} "
+            f"for a {base.in_features}->{base.out_features} layer", hint="the adapter was trained for another base model")
+    rank = _pattern_value(config.get("rank_pattern") or {}, module_path, config.get("r", 8))
+    alpha = _pattern_value(config.get("alpha_pattern") or {}, module_path, config.get("alpha", rank))
+    return KronSlot(w1=w1.to(dtype).contiguous(), w2=w2.to(dtype).contiguous(), scale=float(alpha) / float(rank))
 
 
 def _lora_scale(config: dict[str, Any], module_path: str, rank: int) -> float:

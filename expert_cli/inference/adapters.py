@@ -12,6 +12,8 @@ Per active slot, on top of ``base = W x + b`` (``w`` = the expert's weight in th
   ``addmm`` whose ``alpha`` folds in ``w * s``.
 - DoRA: ``+ w * ((g - 1) * (W x) + g * s * B(A(x)))`` with ``g = m / ||W + s B A||_row``, the magnitude over
   the row norm, precomputed once at load (PEFT recomputes the norm each forward).
+- LoKr: ``+ w * s * (W1 kron W2) x`` with ``s = alpha / r``, computed without forming the Kronecker product:
+  ``x`` reshaped to ``(in1, in2)`` gives ``W1 X W2^T``, reshaped back to ``out1 * out2``.
 - IA3: the base input (feed-forward modules) or output is scaled by ``1 + w * (l - 1)``.
 
 Several active slots add their deltas, each computed against the base output (PEFT chains DoRA adapters on
@@ -55,6 +57,16 @@ class LoraSlot:
 
 
 @dataclass
+class KronSlot:
+    w1: torch.Tensor  # (out1, in1)
+    w2: torch.Tensor  # (out2, in2); the layer is out1 * out2 by in1 * in2
+    scale: float
+
+    def nbytes(self) -> int:
+        return sum(t.numel() * t.element_size() for t in (self.w1, self.w2))
+
+
+@dataclass
 class Ia3Slot:
     vector: torch.Tensor  # (in,) for feed-forward modules, else (out,)
     feedforward: bool
@@ -63,7 +75,7 @@ class Ia3Slot:
         return self.vector.numel() * self.vector.element_size()
 
 
-Slot = LoraSlot | Ia3Slot
+Slot = LoraSlot | KronSlot | Ia3Slot
 
 
 class AdapterLinear(nn.Module):
@@ -106,12 +118,27 @@ class AdapterLinear(nn.Module):
                 if not slot.feedforward:
                     out = out * _ia3_factor(slot, step, out)
             elif step.rows is None:
-                out = _add_lora(out, x, base, slot, step.weight, self.base_layer.bias)
+                out = _add_delta(out, x, base, slot, step.weight, self.base_layer.bias)
             else:
                 rows = step.rows
-                delta = _add_lora(None, x[rows], base[rows], slot, step.weight, self.base_layer.bias)
+                delta = _add_delta(None, x[rows], base[rows], slot, step.weight, self.base_layer.bias)
                 out = out.index_add(0, rows, delta)
         return out
+
+
+def _add_delta(out: torch.Tensor | None, x: torch.Tensor, base: torch.Tensor, slot: LoraSlot | KronSlot,
+               weight: float, bias: torch.Tensor | None) -> torch.Tensor:
+    if isinstance(slot, KronSlot):
+        return _add_kron(out, x, slot, weight)
+    return _add_lora(out, x, base, slot, weight, bias)
+
+
+def _add_kron(out: torch.Tensor | None, x: torch.Tensor, slot: KronSlot, weight: float) -> torch.Tensor:
+    """``out + w * s * (W1 kron W2) x`` (or the delta alone), as ``W1 X W2^T`` on ``x`` seen as a matrix."""
+    grid = x.reshape(-1, slot.w1.shape[1], slot.w2.shape[1])
+    delta = torch.matmul(torch.matmul(slot.w1, grid), slot.w2.t()).reshape(*x.shape[:-1], -1)
+    delta = delta * (weight * slot.scale)
+    return delta if out is None else out + delta
 
 
 def _add_lora(out: torch.Tensor | None, x: torch.Tensor, base: torch.Tensor, slot: LoraSlot, weight: float,
@@ -147,7 +174,7 @@ def _ia3_factor(slot: Ia3Slot, step: Activation, like: torch.Tensor) -> torch.Te
 class AdapterWeights:
     """An adapter read from disk, not yet placed: per-module slots and/or prompt-tuning embeddings."""
 
-    kind: str  # lora | dora | ia3 | prompt_tuning
+    kind: str  # lora | dora | adalora | lokr | ia3 | prompt_tuning
     slots: dict[str, Slot] = field(default_factory=dict)
     prompt_embeddings: torch.Tensor | None = None
 

@@ -19,7 +19,7 @@ PROMPT = [[5, 6, 7, 8, 9, 10, 11, 12]]
 def adapters(tiny_model: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     root = tmp_path_factory.mktemp("adapters")
     specs = {"a": ("lora", 1), "b": ("lora", 2), "dora": ("dora", 3), "ia3": ("ia3", 4), "pt": ("prompt_tuning", 5),
-             "ada": ("adalora", 6)}
+             "ada": ("adalora", 6), "kron": ("lokr", 7), "kron-f": ("lokr-factored", 8)}
     return {name: make_adapter(tiny_model, root / name, kind, seed) for name, (kind, seed) in specs.items()}
 
 
@@ -28,7 +28,7 @@ def base(tiny_model: Path, adapters: dict[str, Path]):
     from expert_cli.inference.runtime import BasePool
 
     loaded = BasePool().get(tiny_model, device="cpu")
-    for name in ("a", "b", "dora", "ia3", "pt", "ada"):
+    for name in ("a", "b", "dora", "ia3", "pt", "ada", "kron", "kron-f"):
         loaded.attach(name, adapters[name])
     return loaded
 
@@ -117,7 +117,7 @@ def test_detaching_frees_the_slots_and_restores_plain_layers(base, tiny_model):
         base.activate("a")
 
 
-@pytest.mark.parametrize("name", ["a", "dora", "ia3", "ada"])
+@pytest.mark.parametrize("name", ["a", "dora", "ia3", "ada", "kron", "kron-f"])
 def test_same_logits_as_stock_peft_model(base, tiny_model, adapters, name):
     from peft import PeftModel
 
@@ -126,7 +126,7 @@ def test_same_logits_as_stock_peft_model(base, tiny_model, adapters, name):
     assert torch.allclose(logits(base.model), logits(reference), atol=1e-5)
 
 
-@pytest.mark.parametrize("name", ["a", "dora", "ia3", "pt", "ada"])
+@pytest.mark.parametrize("name", ["a", "dora", "ia3", "pt", "ada", "kron", "kron-f"])
 def test_same_greedy_tokens_as_stock_peft_generate(base, tiny_model, adapters, name):
     from peft import PeftModel
 

@@ -54,23 +54,30 @@ def test_each_adapter_type_trains_and_loads_with_stock_peft(tmp_path, tiny_model
     load_with_stock_peft(tiny_model, result.adapter_dir)
 
 
-def test_an_adalora_expert_trains_and_the_runtime_serves_it_as_stock_peft_does(tmp_path, tiny_model):
+@pytest.mark.parametrize("adapter", [
+    {"type": "adalora", "target_modules": ["q_proj", "v_proj"], "r": 4, "alpha": 8},
+    {"type": "lokr", "target_modules": ["q_proj", "down_proj"], "r": 2, "alpha": 4},
+])
+def test_an_expert_of_another_adapter_family_trains_and_the_runtime_serves_it_as_stock_peft_does(
+        tmp_path, tiny_model, adapter):
     import torch
 
     from expert_cli.inference.runtime import BasePool
 
-    adapter = {"type": "adalora", "target_modules": ["q_proj", "v_proj"], "r": 4, "alpha": 8}
     expert = make_expert(tmp_path / "e", tiny_model, chat_rows(6), adapter=adapter)
     result = train(expert, max_steps=6)
     config = json.loads((result.adapter_dir / "adapter_config.json").read_text())
-    assert config["peft_type"] == "ADALORA" and config["init_r"] == 4
+    assert config["peft_type"] == adapter["type"].upper()
     reference = load_with_stock_peft(tiny_model, result.adapter_dir).eval()
     base = BasePool().get(tiny_model, device="cpu")
-    base.attach("ada", result.adapter_dir)
-    base.activate("ada")
+    base.attach("trained", result.adapter_dir)
+    base.activate("trained")
     ids = torch.tensor([[5, 6, 7, 8, 9]])
     with torch.no_grad():
-        assert torch.allclose(base.model(ids).logits, reference(input_ids=ids).logits, atol=1e-5)
+        expected = reference(input_ids=ids).logits
+        with reference.disable_adapter():
+            assert not torch.allclose(expected, reference(input_ids=ids).logits)  # it learned something
+        assert torch.allclose(base.model(ids).logits, expected, atol=1e-5)
 
 
 def test_soft_prompts_train_as_prompt_tuning_folders(tmp_path, tiny_model):
