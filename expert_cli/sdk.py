@@ -76,7 +76,7 @@ class Expert:
         path = Path(model_path) if model_path else base_model_path(bundle.base_model.name)
         base = pool.acquire(path, device, dtype, bundle.rope_scaling)
         try:
-            slot = base.acquire_adapter(bundle.label, bundle.adapter_dir)
+            slot = base.acquire_adapter(bundle.label, bundle.adapter_dir, bundle.soft_prompt_files)
         except BaseException:
             pool.drop(base)
             raise

@@ -8,6 +8,8 @@ Layouts understood:
 
 The grammar is ``training.decoding.grammar_file`` (relative to the folder; packages flatten it to its bare
 name) when that file exists, else ``grammar.gbnf``; ``"use_grammar": false`` in the manifest turns it off.
+Soft prompts (``soft_prompts[].path``) are found the same way, or where ``expert-cli train`` writes them
+(``weights/<model_slug>/soft_prompts/<file name>``); one whose file is missing is left out.
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ class ExpertBundle:
     base_model: BaseModelSpec
     adapter_dir: Path
     grammar_path: Path | None
+    soft_prompt_files: tuple[Path, ...] = ()
 
     @property
     def name(self) -> str:
@@ -62,7 +65,8 @@ class ExpertBundle:
     def to_dict(self) -> dict[str, Any]:
         return {"name": self.name, "version": self.version, "folder": str(self.folder),
                 "base_model": self.base_model.name, "adapter_dir": str(self.adapter_dir),
-                "grammar": str(self.grammar_path) if self.grammar_path else None, "template": self.template}
+                "grammar": str(self.grammar_path) if self.grammar_path else None, "template": self.template,
+                "soft_prompts": [str(path) for path in self.soft_prompt_files]}
 
 
 def open_expert(folder: str | Path, base_model: str | None = None) -> ExpertBundle:
@@ -70,7 +74,9 @@ def open_expert(folder: str | Path, base_model: str | None = None) -> ExpertBund
     folder = Path(folder)
     manifest = load_manifest(folder)
     spec = manifest.base_model(base_model) if base_model or len(manifest.base_models) != 1 else manifest.base_models[0]
-    return ExpertBundle(manifest, folder, spec, find_adapter_dir(folder, spec), find_grammar(folder, manifest))
+    adapter_dir = find_adapter_dir(folder, spec)
+    return ExpertBundle(manifest, folder, spec, adapter_dir, find_grammar(folder, manifest),
+                        find_soft_prompts(folder, manifest, adapter_dir))
 
 
 def find_adapter_dir(folder: Path, spec: BaseModelSpec) -> Path:
@@ -82,6 +88,18 @@ def find_adapter_dir(folder: Path, spec: BaseModelSpec) -> Path:
     raise InferenceError(f"expert `{folder}` has no adapter for `{spec.name}` "
                          f"(looked for `{CONFIG_FILE}` in {', '.join(f'`{c}`' for c in candidates)})",
                          hint=f"train it first: `expert-cli train {folder}`")
+
+
+def find_soft_prompts(folder: Path, manifest: Manifest, adapter_dir: Path) -> tuple[Path, ...]:
+    """The files of the manifest's soft prompts that exist, in manifest order."""
+    found = []
+    for prompt in manifest.soft_prompts:
+        name = Path(prompt.path).name
+        candidates = [manifest.resolve_path(prompt.path), folder / name, adapter_dir.parent / "soft_prompts" / name]
+        path = next((candidate for candidate in candidates if candidate.is_file()), None)
+        if path is not None:
+            found.append(path)
+    return tuple(found)
 
 
 def find_grammar(folder: Path, manifest: Manifest) -> Path | None:

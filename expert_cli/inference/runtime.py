@@ -22,7 +22,7 @@ from typing import Any
 import torch
 
 from expert_cli.core.errors import InferenceError
-from expert_cli.inference.adapter_files import read_adapter
+from expert_cli.inference.adapter_files import read_adapter, read_soft_prompt
 from expert_cli.inference.adapters import (
     Activation,
     AdapterRouting,
@@ -85,12 +85,16 @@ class LoadedBase:
         self._users: dict[str, int] = {}
 
     # -- adapters ---------------------------------------------------------------------------------
-    def attach(self, name: str, folder: str | Path) -> AttachedAdapter:
-        """Read the PEFT adapter in ``folder`` into slots named ``name`` (replacing one of that name)."""
+    def attach(self, name: str, folder: str | Path, soft_prompts: Sequence[Path] = ()) -> AttachedAdapter:
+        """Read the PEFT adapter in ``folder`` into slots named ``name`` (replacing one of that name); the
+        ``soft_prompts`` files are prepended to every prompt this adapter answers (after a prompt-tuning
+        adapter's own virtual tokens)."""
         folder = Path(folder)
         with self.lock, translate_oom(f"attaching expert `{name}`", self.placement.device):
             started = time.perf_counter()
             weights = read_adapter(folder, self.model, self.placement.device, self.placement.torch_dtype())
+            if soft_prompts:
+                weights.prompt_embeddings = self._with_soft_prompts(weights.prompt_embeddings, soft_prompts)
             if name in self.adapters:
                 self.detach(name)
             for module_path, slot in weights.slots.items():
@@ -111,9 +115,16 @@ class LoadedBase:
             if any(step_name == name for step_name, _ in self._active):
                 self.activate([item for item in self._active if item[0] != name])
 
-    def acquire_adapter(self, label: str, folder: str | Path) -> str:
-        """Attach ``folder`` once however many callers use it; returns its slot name (``label``, or
-        ``label#2``... when another folder already uses that label). Pair with :meth:`release_adapter`."""
+    def _with_soft_prompts(self, embeddings: torch.Tensor | None, files: Sequence[Path]) -> torch.Tensor:
+        parts = [] if embeddings is None else [embeddings]
+        parts += [read_soft_prompt(path, self.model, self.tokenizer, self.placement.device,
+                                   self.placement.torch_dtype()) for path in files]
+        return torch.cat(parts, dim=0)
+
+    def acquire_adapter(self, label: str, folder: str | Path, soft_prompts: Sequence[Path] = ()) -> str:
+        """Attach ``folder`` (with its ``soft_prompts``) once however many callers use it; returns its slot
+        name (``label``, or ``label#2``... when another folder already uses that label). Pair with
+        :meth:`release_adapter`."""
         folder = Path(folder).resolve()
         with self.lock:
             slot = next((n for n, a in self.adapters.items() if a.folder.resolve() == folder), None)
@@ -121,7 +132,7 @@ class LoadedBase:
                 slot, number = label, 2
                 while slot in self.adapters:
                     slot, number = f"{label}#{number}", number + 1
-                self.attach(slot, folder)
+                self.attach(slot, folder, soft_prompts)
             self._users[slot] = self._users.get(slot, 0) + 1
             return slot
 

@@ -9,6 +9,7 @@ gaps and are reported when they disagree. Unlike the original trainer, the manif
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from expert_cli.core.errors import TrainingError
@@ -16,6 +17,7 @@ from expert_cli.core.manifest import LORA_FAMILY, AdapterSpec, SoftPromptSpec
 
 DEFAULT_DROPOUT = 0.05
 PROMPT_INIT = {"text": "TEXT", "random": "RANDOM", "vocab_sample": "SAMPLE_VOCAB"}
+SOFT_PROMPT_SUFFIXES = (".pt", ".bin", ".safetensors")  # the trained embeddings tensor
 
 
 @dataclass(frozen=True)
@@ -117,6 +119,9 @@ def build_prompt_tuning_config(soft_prompt: SoftPromptSpec, tokenizer_path: str)
         raise TrainingError(f"soft prompt `{soft_prompt.name}` uses `init_method` text but has no `init_text`")
     if not 1 <= soft_prompt.tokens <= 512:
         raise TrainingError(f"soft prompt `{soft_prompt.name}` needs `tokens` from 1 to 512")
+    if Path(soft_prompt.path).suffix not in SOFT_PROMPT_SUFFIXES:
+        raise TrainingError(f"soft prompt `{soft_prompt.name}`: `path` `{soft_prompt.path}` must name a "
+                            f"{', '.join(SOFT_PROMPT_SUFFIXES)} file", hint="e.g. `soft_prompts/style.pt`")
     kwargs: dict[str, Any] = {}
     if method == "text":
         kwargs = {"prompt_tuning_init_text": soft_prompt.init_text, "tokenizer_name_or_path": tokenizer_path}

@@ -2,8 +2,10 @@
 
 Each soft prompt is trained after the main adapter, on the same data, on top of the expert: the adapter is
 merged into an in-memory copy of the base for this step only (the shipped adapter stays a separate file),
-so the virtual tokens learn to work with the adapter they will be used with. Each one is written as a
-plain PEFT prompt-tuning folder ``weights/<model_slug>/soft_prompts/<name>/``.
+so the virtual tokens learn to work with the adapter they will be used with. Each one is written twice: as a
+plain PEFT prompt-tuning folder ``weights/<model_slug>/soft_prompts/<name>/``, and as the embeddings tensor
+at ``weights/<model_slug>/soft_prompts/<file name of its manifest path>``, which ``package`` ships and the
+runtime prepends to every prompt the expert answers.
 """
 
 from __future__ import annotations
@@ -42,10 +44,25 @@ def train_soft_prompts(session: Any, folder: Path, expert_model: Any, progress: 
             callbacks=[ProgressReporter(_named(progress, soft_prompt.name))])
         quiet_trainer(trainer).train()
         target = folder / soft_prompt.name
-        save_adapter_folder(trainer.accelerator.unwrap_model(trainer.model), session.tokenizer, target,
-                            session.choice.name)
+        trained = trainer.accelerator.unwrap_model(trainer.model)
+        save_adapter_folder(trained, session.tokenizer, target, session.choice.name)
+        write_soft_prompt(folder / Path(soft_prompt.path).name, trained.get_prompt_embedding_to_save("default"))
         written.append(str(target))
     return written
+
+
+def write_soft_prompt(path: Path, embeddings: Any) -> None:
+    """The ``(tokens, hidden)`` embeddings as ``path``'s extension says: safetensors, else ``torch.save``."""
+    import torch
+
+    tensor = embeddings.detach().to("cpu", torch.float32).contiguous()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if path.suffix == ".safetensors":
+        from safetensors.torch import save_file
+
+        save_file({"prompt_embeddings": tensor}, str(path))
+    else:
+        torch.save(tensor, path)
 
 
 def _expert_as_plain_model(model: Any, note: Any) -> Any:

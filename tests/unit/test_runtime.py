@@ -194,3 +194,49 @@ def test_out_of_memory_becomes_an_expert_error_with_a_hint():
     assert "generating" in caught.value.message and "max_tokens" in caught.value.hint
     with pytest.raises(ValueError), translate_oom("generating"):
         raise ValueError("unrelated")
+
+
+def test_soft_prompts_are_prepended_to_every_prompt_the_expert_answers(tiny_model, adapters, tmp_path):
+    from peft import PeftModel
+
+    from expert_cli.inference.generation import BatchDecoder, RowRequest
+    from expert_cli.inference.runtime import BasePool
+    from expert_cli.inference.sampling import resolve_decoding
+
+    reference = PeftModel.from_pretrained(plain_model(tiny_model), adapters["a"]).eval()
+    embed = reference.get_input_embeddings()
+    soft = torch.randn(3, embed.embedding_dim, generator=torch.Generator().manual_seed(9))
+    torch.save(soft, tmp_path / "style.pt")
+    base = BasePool().get(tiny_model, device="cpu")
+    base.attach("styled", adapters["a"], [tmp_path / "style.pt"])
+    assert torch.equal(base.prompt_prefix((("styled", 1.0),)), soft)
+    embeds, expected = torch.cat([soft, embed(torch.tensor(PROMPT[0]))])[None], []
+    with torch.inference_mode():
+        for _ in range(6):  # greedy by hand: the LoRA model fed the soft prompt, then the prompt
+            expected.append(int(reference(inputs_embeds=embeds).logits[0, -1].argmax()))
+            embeds = torch.cat([embeds, embed(torch.tensor([[expected[-1]]]))], dim=1)
+    params = resolve_decoding(None, {"temperature": 0, "max_tokens": 6})
+    output = BatchDecoder(base, [RowRequest(PROMPT[0], (("styled", 1.0),), params)]).run()[0]
+    assert output.token_ids and output.token_ids == expected[: len(output.token_ids)]
+
+
+def test_a_text_soft_prompt_is_the_embedding_of_its_tokens(tiny_model, adapters, tmp_path):
+    from expert_cli.inference.runtime import BasePool
+
+    (tmp_path / "hint.bin").write_text("answer in SQL", encoding="utf-8")  # how the original read soft prompts
+    base = BasePool().get(tiny_model, device="cpu")
+    base.attach("hinted", adapters["a"], [tmp_path / "hint.bin"])
+    ids = base.tokenizer("answer in SQL", add_special_tokens=False)["input_ids"]
+    with torch.inference_mode():
+        expected = base.model.get_input_embeddings()(torch.tensor(ids))
+    assert torch.equal(base.prompt_prefix((("hinted", 1.0),)), expected)
+
+
+def test_a_soft_prompt_for_another_base_is_refused(tiny_model, adapters, tmp_path):
+    from expert_cli.inference.runtime import BasePool
+
+    torch.save(torch.zeros(2, 7), tmp_path / "wide.pt")
+    base = BasePool().get(tiny_model, device="cpu")
+    with pytest.raises(InferenceError, match=r"soft prompt `.*wide.pt` holds a \(2, 7\) tensor"):
+        base.attach("wide", adapters["a"], [tmp_path / "wide.pt"])
+    assert "wide" not in base.adapters

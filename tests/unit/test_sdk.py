@@ -182,3 +182,19 @@ def test_a_failed_load_leaves_the_manager_unchanged(experts, tmp_path):
     assert [info.name for info in manager.list_loaded_experts()] == ["a"]
     with pytest.raises(InferenceError, match="`broken` is not loaded"):
         manager.generate("broken", "hi")
+
+
+def test_soft_prompt_files_are_found_at_their_path_flattened_or_missing(tiny_model, tmp_path):
+    from expert_cli.inference.experts import open_expert
+
+    folder = make_expert(tiny_model, tmp_path / "styled", "expert-styled")
+    manifest = json.loads((folder / "manifest.json").read_text())
+    manifest["soft_prompts"] = [{"name": "kept", "path": "soft_prompts/kept.pt", "tokens": 2},
+                                {"name": "flat", "path": "soft_prompts/ts_style_48.bin", "tokens": 48},
+                                {"name": "gone", "path": "soft_prompts/gone.pt", "tokens": 2}]
+    (folder / "manifest.json").write_text(json.dumps(manifest))
+    (folder / "soft_prompts").mkdir()
+    (folder / "soft_prompts" / "kept.pt").write_bytes(b"x")
+    (folder / "ts_style_48.bin").write_bytes(b"y")  # the original's v2 packages flatten the path
+    bundle = open_expert(folder)
+    assert bundle.soft_prompt_files == (folder / "soft_prompts" / "kept.pt", folder / "ts_style_48.bin")

@@ -80,7 +80,15 @@ def test_an_expert_of_another_adapter_family_trains_and_the_runtime_serves_it_as
         assert torch.allclose(base.model(ids).logits, expected, atol=1e-5)
 
 
-def test_soft_prompts_train_as_prompt_tuning_folders(tmp_path, tiny_model):
+def test_soft_prompts_train_ship_in_the_package_and_are_served(tmp_path, tiny_model):
+    import torch
+    from safetensors.torch import load_file
+
+    from expert_cli.core.installer import InstallOptions
+    from expert_cli.core.lifecycle import install_expert
+    from expert_cli.core.packaging import build_package
+    from expert_cli.sdk import Expert
+
     expert = make_expert(tmp_path / "e", tiny_model, chat_rows(6), soft_prompts=[
         {"name": "style", "path": "soft_prompts/style.bin", "tokens": 4, "init_method": "random"}])
     result = train(expert)
@@ -88,7 +96,18 @@ def test_soft_prompts_train_as_prompt_tuning_folders(tmp_path, tiny_model):
     assert folder == result.adapter_dir.parent / "soft_prompts" / "style"
     config = json.loads((folder / "adapter_config.json").read_text())
     assert (config["peft_type"], config["num_virtual_tokens"]) == ("PROMPT_TUNING", 4)
-    load_with_stock_peft(tiny_model, folder)
+    tensor_file = folder.parent / "style.bin"  # what the manifest names, as the embeddings tensor
+    embeddings = torch.load(tensor_file, weights_only=True)
+    assert torch.equal(embeddings, load_file(folder / "adapter_model.safetensors")["prompt_embeddings"])
+
+    package = build_package(expert, tmp_path / "dist")
+    installed = install_expert(str(package.path), InstallOptions(allow_unsigned=True))
+    shipped = Path(installed.path) / "soft_prompts" / "style.bin"  # at its manifest path
+    served = Expert.load(installed.path, "cpu")
+    assert served.bundle.soft_prompt_files == (shipped,)
+    prefix = served.base.prompt_prefix(((served.slot, 1.0),))
+    assert torch.equal(prefix, embeddings)
+    served.unload()
 
 
 def _format_cases(fixtures: Path) -> dict[str, tuple[list | None, dict]]:
