@@ -184,16 +184,19 @@ def _kron_slot(parts: dict[str, torch.Tensor], base: nn.Linear, module_path: str
         elif f"{name}_a" in parts and f"{name}_b" in parts:
             factors.append(parts[f"{name}_a"] @ parts[f"{name}_b"])
         else:
-            raise InferenceError(f"adapter `{folder}` has an incomplete LoKr factor `{name}` for `{module_path}`")
+            raise InferenceError(f"adapter `{folder}` has an incomplete LoKr factor `{name}` "
+                                 f"for `{module_path}`")
     w1, w2 = factors
     if w1.dim() != 2 or w2.dim() != 2 or (w1.shape[0] * w2.shape[0], w1.shape[1] * w2.shape[1]) != (
             base.out_features, base.in_features):
         raise InferenceError(
-            f"adapter `{folder}` does not fit `{module_path}`: LoKr factors {tuple(w1.shape)} and {tuple(w2.shape)} "
-            f"for a {base.in_features}->{base.out_features} layer", hint="the adapter was trained for another base model")
+            f"adapter `{folder}` does not fit `{module_path}`: LoKr factors {tuple(w1.shape)} and "
+            f"{tuple(w2.shape)} for a {base.in_features}->{base.out_features} layer",
+            hint="the adapter was trained for another base model")
     rank = _pattern_value(config.get("rank_pattern") or {}, module_path, config.get("r", 8))
     alpha = _pattern_value(config.get("alpha_pattern") or {}, module_path, config.get("alpha", rank))
-    return KronSlot(w1=w1.to(dtype).contiguous(), w2=w2.to(dtype).contiguous(), scale=float(alpha) / float(rank))
+    scale = float(alpha) / float(rank)
+    return KronSlot(w1=w1.to(dtype).contiguous(), w2=w2.to(dtype).contiguous(), scale=scale)
 
 
 def _lora_scale(config: dict[str, Any], module_path: str, rank: int) -> float:
@@ -222,7 +225,8 @@ def _ia3_slot(vector: torch.Tensor, base: nn.Linear, module_path: str, folder: P
     return Ia3Slot(vector=vector.flatten().to(dtype).contiguous(), feedforward=feedforward)
 
 
-def read_soft_prompt(path: Path, model: nn.Module, tokenizer: Any, device: str, dtype: torch.dtype) -> torch.Tensor:
+def read_soft_prompt(path: Path, model: nn.Module, tokenizer: Any, device: str,
+                     dtype: torch.dtype) -> torch.Tensor:
     """A soft prompt's embeddings, ``(tokens, hidden)``: the tensor file ``expert-cli train`` writes
     (``.safetensors``, or ``torch.save`` of the tensor or of ``{"prompt_embeddings": tensor}``), or UTF-8 text
     as the original runtime read soft prompts, whose tokens' embeddings are used (the same as prepending the
@@ -236,8 +240,9 @@ def read_soft_prompt(path: Path, model: nn.Module, tokenizer: Any, device: str, 
             tensor = model.get_input_embeddings()(torch.tensor(ids, device=device))
     hidden = model.get_input_embeddings().embedding_dim
     if tensor.dim() != 2 or tensor.shape[1] != hidden:
-        raise InferenceError(f"soft prompt `{path}` holds a {tuple(tensor.shape)} tensor; a base of hidden size "
-                             f"{hidden} needs (tokens, {hidden})", hint="the soft prompt was trained for another base model")
+        raise InferenceError(f"soft prompt `{path}` holds a {tuple(tensor.shape)} tensor; a base of hidden "
+                             f"size {hidden} needs (tokens, {hidden})",
+                             hint="the soft prompt was trained for another base model")
     return tensor.detach().to(dtype).contiguous()
 
 

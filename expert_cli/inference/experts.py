@@ -95,7 +95,8 @@ def find_soft_prompts(folder: Path, manifest: Manifest, adapter_dir: Path) -> tu
     found = []
     for prompt in manifest.soft_prompts:
         name = Path(prompt.path).name
-        candidates = [manifest.resolve_path(prompt.path), folder / name, adapter_dir.parent / "soft_prompts" / name]
+        trained = adapter_dir.parent / "soft_prompts" / name
+        candidates = [manifest.resolve_path(prompt.path), folder / name, trained]
         path = next((candidate for candidate in candidates if candidate.is_file()), None)
         if path is not None:
             found.append(path)

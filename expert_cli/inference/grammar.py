@@ -10,8 +10,9 @@ slow; ``llama-cpp-python`` enforces GBNF only inside llama.cpp's own runtime, no
 
 Use: :func:`check_grammar` (no tokenizer; for ``validate``), :func:`compile_grammar` (cached per grammar text,
 tokenizer, model vocabulary size and stop tokens; the 64 most recent grammars per tokenizer),
-:func:`compile_json_schema` (structured output: a JSON Schema instead of a grammar file) and :func:`grammar_logits_processor` (one per
-``generate`` call; rows of a batch may each have their own grammar or none). Errors are
+:func:`compile_json_schema` (structured output: a JSON Schema instead of a grammar file) and
+:func:`grammar_logits_processor` (one per ``generate`` call; rows of a batch may each have their own grammar
+or none). Errors are
 :class:`~expert_cli.core.errors.GrammarError` naming the file and the line at fault.
 """
 
@@ -147,8 +148,9 @@ def read_json_schema(path: str | Path) -> dict[str, Any]:
     try:
         schema = json.loads(text)
     except json.JSONDecodeError as exc:
-        raise GrammarError(f"JSON schema `{path}` is not valid JSON: line {exc.lineno}, column {exc.colno}: {exc.msg}",
-                           hint=f"fix line {exc.lineno} of `{path}`") from exc
+        raise GrammarError(
+            f"JSON schema `{path}` is not valid JSON: line {exc.lineno}, column {exc.colno}: {exc.msg}",
+            hint=f"fix line {exc.lineno} of `{path}`") from exc
     json_schema_grammar(schema, str(path))
     return schema
 

@@ -6,8 +6,9 @@ the CPU, with the demo base's small vocabulary, it only costs time (about 10% of
 computes the same number, the cross-entropy of the labelled tokens (TRL has already set the prompt's labels
 to -100) divided by the same token count, and projects only the hidden states it needs: the positions whose
 next token is labelled. A chat row's answer is a fifth of its tokens or less, so the LM head and the softmax
-run on a fifth of the positions (measured on the demo base, expert-sql batches of 16: 13% less time per step). Models whose forward takes no
-``logits_to_keep`` mask (older transformers) and prompt tuning get the model's own loss on full logits.
+run on a fifth of the positions (measured on the demo base, expert-sql batches of 16: 13% less time per
+step). Models whose forward takes no ``logits_to_keep`` mask (older transformers) and prompt tuning get the
+model's own loss on full logits.
 """
 
 from __future__ import annotations

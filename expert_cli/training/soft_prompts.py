@@ -46,7 +46,8 @@ def train_soft_prompts(session: Any, folder: Path, expert_model: Any, progress: 
         target = folder / soft_prompt.name
         trained = trainer.accelerator.unwrap_model(trainer.model)
         save_adapter_folder(trained, session.tokenizer, target, session.choice.name)
-        write_soft_prompt(folder / Path(soft_prompt.path).name, trained.get_prompt_embedding_to_save("default"))
+        embeddings = trained.get_prompt_embedding_to_save("default")
+        write_soft_prompt(folder / Path(soft_prompt.path).name, embeddings)
         written.append(str(target))
     return written
 
