@@ -9,9 +9,10 @@ and the whole command's wall time. Writes ``bench-results/bench_train-<time>.jso
     .venv/bin/python scripts/bench_train.py                       # ours vs TRL, plus packing
     .venv/bin/python scripts/bench_train.py --sweep               # also which TRL setting costs what
     .venv/bin/python scripts/bench_train.py --base-model /path/to/model --steps 40
+    .venv/bin/python scripts/bench_train.py --data experts/expert-sql/data/train.jsonl   # real rows
 
 Configurations: ``ours`` (expert-cli train, defaults), ``ours_packing`` (same, ``packing: true``),
-``trl`` (SFTTrainer with TRL's defaults, ``use_cpu=True`` as TRL demands on a CPU-only machine) and, with
+``ours_grouped`` (same, ``group_by_length: true``: batches of similar lengths, little padding), ``trl`` (SFTTrainer with TRL's defaults, ``use_cpu=True`` as TRL demands on a CPU-only machine) and, with
 ``--sweep``, ``trl_1_thread``, ``trl_no_checkpointing`` and ``trl_fp32``, each changing one setting.
 """
 
@@ -41,6 +42,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--steps", type=int, default=30)
     parser.add_argument("--batch-size", type=int, default=8)
     parser.add_argument("--rows", type=int, default=400)
+    parser.add_argument("--data", type=Path, help="train on the first --rows rows of this JSONL (any format "
+                                                   "expert-cli reads; chat rows for the TRL baseline too)")
     parser.add_argument("--repeats", type=int, default=2)
     parser.add_argument("--sweep", action="store_true", help="also time TRL with one setting changed at a time")
     parser.add_argument("--out", type=Path, default=REPO / "bench-results")
@@ -65,11 +68,20 @@ def make_rows(count: int, seed: int = 0) -> list[dict[str, str]]:
     return rows
 
 
-def prepare(workdir: Path, args: argparse.Namespace, packing: bool) -> Path:
-    """An expert folder whose manifest trains LoRA r8 on every linear layer, no evaluation split."""
-    expert = workdir / ("expert-packing" if packing else "expert")
+def training_rows(args: argparse.Namespace) -> list[dict]:
+    """The rows every configuration trains on: ``--data``'s first ``--rows``, else synthetic ones."""
+    if args.data is None:
+        return make_rows(args.rows)
+    with args.data.open(encoding="utf-8") as handle:
+        return [json.loads(line) for line, _ in zip(handle, range(args.rows))]
+
+
+def prepare(workdir: Path, args: argparse.Namespace, name: str = "expert", **config: bool) -> Path:
+    """An expert folder whose manifest trains LoRA r8 on every linear layer, no evaluation split; ``config``
+    adds training settings (``packing``, ``group_by_length``)."""
+    expert = workdir / name
     (expert / "data").mkdir(parents=True, exist_ok=True)
-    rows = make_rows(args.rows)
+    rows = training_rows(args)
     (expert / "data" / "train.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
     (expert / "data" / "valid.jsonl").write_text("".join(json.dumps(r) + "\n" for r in make_rows(8, 1)),
                                                  encoding="utf-8")
@@ -80,8 +92,8 @@ def prepare(workdir: Path, args: argparse.Namespace, packing: bool) -> Path:
             {"type": "lora", "target_modules": TARGETS, "r": 8, "alpha": 16, "dropout": 0.05}]}],
         "training": {"dataset": {"path": "data/train.jsonl", "validation_path": "data/valid.jsonl"},
                      "config": {"method": "sft", "learning_rate": 1e-3, "batch_size": args.batch_size,
-                                "epochs": 1, "max_seq_length": 512, "packing": packing,
-                                "save_strategy": "no", "load_best_model_at_end": False}},
+                                "epochs": 1, "max_seq_length": 512, "save_strategy": "no",
+                                "load_best_model_at_end": False, **config}},
     }
     (expert / "manifest.json").write_text(json.dumps(manifest, indent=2), encoding="utf-8")
     return expert
@@ -105,6 +117,8 @@ def run_trl(workdir: Path, args: argparse.Namespace, variant: dict) -> dict:
     command = [sys.executable, __file__, "--worker", "trl", "--workdir", str(workdir), "--base-model",
                args.base_model, "--steps", str(args.steps), "--batch-size", str(args.batch_size),
                "--rows", str(args.rows), "--variant", json.dumps(variant)]
+    if args.data is not None:
+        command += ["--data", str(args.data)]
     done = subprocess.run(command, capture_output=True, text=True, cwd=REPO, env=_env(), check=False)
     if done.returncode != 0:
         raise SystemExit(f"TRL baseline failed:\n{done.stderr[-3000:]}")
@@ -132,7 +146,7 @@ def trl_worker(args: argparse.Namespace) -> None:
                        per_device_train_batch_size=args.batch_size, max_length=512, report_to="none",
                        save_strategy="no", use_cpu=True, include_num_input_tokens_seen="non_padding", **variant)
     clock = _Clock()
-    trainer = SFTTrainer(model=model, args=config, train_dataset=Dataset.from_list(make_rows(args.rows)),
+    trainer = SFTTrainer(model=model, args=config, train_dataset=Dataset.from_list(training_rows(args)),
                          processing_class=tokenizer, callbacks=[clock.callback(TrainerCallback)],
                          peft_config=LoraConfig(r=8, lora_alpha=16, lora_dropout=0.05, target_modules=TARGETS,
                                                 task_type="CAUSAL_LM"))
@@ -181,10 +195,11 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="bench-train-") as tmp:
         workdir = Path(tmp)
         plans = {"ours": lambda: run_ours(expert, args), "trl": lambda: run_trl(workdir, args, {}),
-                 "ours_packing": lambda: run_ours(packed, args)}
+                 "ours_packing": lambda: run_ours(packed, args), "ours_grouped": lambda: run_ours(grouped, args)}
         if args.sweep:
             plans.update({name: (lambda v=v: run_trl(workdir, args, v)) for name, v in SWEEP.items()})
-        expert, packed = prepare(workdir, args, False), prepare(workdir, args, True)
+        expert, packed = prepare(workdir, args), prepare(workdir, args, "expert-packing", packing=True)
+        grouped = prepare(workdir, args, "expert-grouped", group_by_length=True)
         runs: dict[str, list[dict]] = {name: [] for name in plans}
         for repeat in range(args.repeats):
             for name, plan in plans.items():
@@ -204,13 +219,15 @@ def main(argv: list[str] | None = None) -> int:
 def _report(args: argparse.Namespace, results: dict[str, dict]) -> dict:
     ours, trl = results["ours"], results["trl"]
     return {
-        "base_model": args.base_model, "steps": args.steps, "batch_size": args.batch_size, "rows": args.rows,
+        "base_model": args.base_model, "data": str(args.data or "synthetic"), "steps": args.steps, "batch_size": args.batch_size, "rows": args.rows,
         "repeats": args.repeats, "cpu_count": os.cpu_count(), "load_average": os.getloadavg(),
         "tokens_per_second": {name: r["tokens_per_second"] for name, r in results.items()},
         "cpu_time_tokens_per_second": {name: r["cpu_tokens_per_second"] for name, r in results.items()},
         "ratio_ours_vs_trl": round(ours["tokens_per_second"] / trl["tokens_per_second"], 2),
         "ratio_ours_vs_trl_cpu_time": round(ours["cpu_tokens_per_second"] / trl["cpu_tokens_per_second"], 2),
         "packing_speedup": round(results["ours_packing"]["tokens_per_second"] / ours["tokens_per_second"], 2),
+        "grouped_speedup": round(results["ours_grouped"]["tokens_per_second"] / ours["tokens_per_second"], 2),
+        "seconds_per_step": {name: round(r["train_seconds"] / args.steps, 3) for name, r in results.items()},
         "results": results,
     }
 
