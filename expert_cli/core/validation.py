@@ -16,6 +16,7 @@ from typing import Any
 from expert_cli.core.errors import ManifestError
 from expert_cli.core.manifest import MANIFEST_FILE, Manifest, Problem, parse_manifest
 from expert_cli.core.manifest_rules import lenient_problems, strict_problems
+from expert_cli.core.soft_prompts import find_soft_prompt
 
 PASS, FAIL, WARN, SKIP = "pass", "fail", "warn", "skip"
 ADAPTER_FILES = ("adapter_config.json", "adapter_model.safetensors")
@@ -159,10 +160,26 @@ def check_weights(context: ValidationContext) -> Iterable[Check]:
         yield Check("adapter weights", SKIP, "not trained yet (run `expert-cli train` to create them)")
 
 
+def check_soft_prompts(context: ValidationContext) -> Iterable[Check]:
+    """Each declared soft prompt has its file (the runtime leaves a missing one out of every prompt)."""
+    manifest, folder = context.manifest, context.folder
+    if folder is None or manifest is None or not manifest.soft_prompts:
+        return
+    trained = [folder / "weights" / model.slug / "soft_prompts" for model in manifest.base_models]
+    found = {p.name: find_soft_prompt(manifest, folder, p, trained) for p in manifest.soft_prompts}
+    missing = [name for name, path in found.items() if path is None]
+    if not missing:
+        yield Check("soft prompts", PASS, ", ".join(str(path) for path in found.values()))
+    elif context.kind == "package":
+        yield Check("soft prompts", WARN, f"no file for soft prompt(s) {', '.join(missing)}; answers go without them")
+    else:
+        yield Check("soft prompts", SKIP, f"no file yet for {', '.join(missing)} (`expert-cli train` writes them)")
+
+
 def find_adapter_dirs(folder: Path, manifest: Manifest) -> list[Path]:
     """Folders holding a PEFT adapter for this expert, by the documented convention."""
     candidates = [folder] + [folder / "weights" / model.slug / "adapter" for model in manifest.base_models]
     return [c for c in candidates if all((c / name).is_file() for name in ADAPTER_FILES)]
 
 
-BUILTIN_FOLDER_CHECKS: tuple[CheckFn, ...] = (check_dataset, check_weights)
+BUILTIN_FOLDER_CHECKS: tuple[CheckFn, ...] = (check_dataset, check_weights, check_soft_prompts)

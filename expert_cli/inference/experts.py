@@ -20,6 +20,7 @@ from typing import Any
 
 from expert_cli.core.errors import InferenceError
 from expert_cli.core.manifest import BaseModelSpec, DecodingSpec, Manifest, load_manifest
+from expert_cli.core.soft_prompts import find_soft_prompt
 from expert_cli.inference.adapter_files import CONFIG_FILE
 
 GRAMMAR_FILE = "grammar.gbnf"
@@ -92,15 +93,9 @@ def find_adapter_dir(folder: Path, spec: BaseModelSpec) -> Path:
 
 def find_soft_prompts(folder: Path, manifest: Manifest, adapter_dir: Path) -> tuple[Path, ...]:
     """The files of the manifest's soft prompts that exist, in manifest order."""
-    found = []
-    for prompt in manifest.soft_prompts:
-        name = Path(prompt.path).name
-        trained = adapter_dir.parent / "soft_prompts" / name
-        candidates = [manifest.resolve_path(prompt.path), folder / name, trained]
-        path = next((candidate for candidate in candidates if candidate.is_file()), None)
-        if path is not None:
-            found.append(path)
-    return tuple(found)
+    found = (find_soft_prompt(manifest, folder, prompt, [adapter_dir.parent / "soft_prompts"])
+             for prompt in manifest.soft_prompts)
+    return tuple(path for path in found if path is not None)
 
 
 def find_grammar(folder: Path, manifest: Manifest) -> Path | None:

@@ -80,6 +80,20 @@ def test_an_expert_folder(cli, tmp_path: Path):
     assert check(report, "adapter weights")["status"] == "skip"  # not trained yet
 
 
+def test_soft_prompt_files_are_checked(cli, tmp_path: Path):
+    manifest = json.loads(EXPERT_SQL.read_text(encoding="utf-8"))
+    manifest["soft_prompts"] = [{"name": "style", "path": "soft_prompts/style.pt", "tokens": 4}]
+    (tmp_path / "manifest.json").write_text(json.dumps(manifest), encoding="utf-8")
+    report = json.loads(cli("validate", "--json", tmp_path).stdout)
+    assert check(report, "soft prompts")["status"] == "skip"  # not trained yet
+    trained = tmp_path / "weights" / "qwen3-0-6b" / "soft_prompts" / "style.pt"
+    trained.parent.mkdir(parents=True)
+    trained.write_bytes(b"tensor")
+    report = json.loads(cli("validate", "--json", tmp_path).stdout)
+    passed = check(report, "soft prompts")
+    assert passed["status"] == "pass" and str(trained) in passed["detail"]
+
+
 def test_a_folder_without_a_manifest_fails(cli, tmp_path: Path):
     result = cli("validate", "--json", tmp_path)
     assert result.exit_code == 1
