@@ -54,7 +54,7 @@ def _check_names_rule(manifest: Manifest, text: str, grammar: Path) -> Iterable[
     if not rule:
         return
     if defines_rule(text, rule):
-        yield Check("names from the prompt", PASS, f"grammar rule `{rule}` is bound to each prompt's identifiers")
+        yield Check("names from the prompt", PASS, f"grammar rule `{rule}` is bound to the names each prompt declares")
     else:
         yield Check("names from the prompt", FAIL, f"training.decoding.names_from_prompt names `{rule}`, which "
                     f"{grammar} does not define; add `{rule} ::= [a-zA-Z_] [a-zA-Z0-9_]*` and use it")
