@@ -25,6 +25,7 @@ from expert_cli.core.files import replacing
 from expert_cli.core.hashing import hash_files, sha256_bytes, sha256_file, write_sidecar
 from expert_cli.core.manifest import MANIFEST_FILE, Manifest, load_manifest, model_slug
 from expert_cli.core.progress import ProgressCallback
+from expert_cli.core.soft_prompts import find_soft_prompt
 
 WEIGHT_FILES = ("adapter_config.json", "adapter_model.safetensors")
 TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "vocab.json",
@@ -84,16 +85,12 @@ def collect_files(manifest: Manifest, expert_dir: Path, weights_dir: Path, inclu
         if (expert_dir / name).is_file():
             files[name] = expert_dir / name
     grammar = manifest.decoding.grammar_file
-    relative = [grammar] if grammar else []
+    if grammar and manifest.resolve_path(grammar).is_file():
+        files.setdefault(_archive_name(grammar), manifest.resolve_path(grammar))
     for prompt in manifest.soft_prompts:
-        relative.append(prompt.path)
-        fallback = weights_dir.parent / "soft_prompts" / Path(prompt.path).name
-        if not manifest.resolve_path(prompt.path).is_file() and fallback.is_file():
-            files[_archive_name(prompt.path)] = fallback
-    for rel in relative:
-        source = manifest.resolve_path(rel)
-        if source.is_file():
-            files.setdefault(_archive_name(rel), source)
+        found = find_soft_prompt(manifest, expert_dir, prompt, [weights_dir.parent / "soft_prompts"])
+        if found is not None:
+            files.setdefault(_archive_name(prompt.path), found)
     if include_tests and (expert_dir / "tests").is_dir():
         for test_file in sorted((expert_dir / "tests").iterdir()):
             if test_file.is_file():

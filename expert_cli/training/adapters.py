@@ -107,10 +107,8 @@ def _adalora(peft, plan: AdapterPlan, total_steps: int | None):
                               total_step=total_steps)
 
 
-def build_prompt_tuning_config(soft_prompt: SoftPromptSpec, tokenizer_path: str):
-    """Prompt tuning for one ``soft_prompts[]`` entry: ``tokens`` virtual tokens, initialised as the manifest says."""
-    import peft
-
+def check_soft_prompt(soft_prompt: SoftPromptSpec) -> str:
+    """The entry's init method, after checking every setting (before any training starts); TrainingError."""
     method = (soft_prompt.init_method or ("text" if soft_prompt.init_text else "random")).lower()
     if method not in PROMPT_INIT:
         raise TrainingError(f"soft prompt `{soft_prompt.name}`: `init_method` `{method}` is not one of "
@@ -122,6 +120,14 @@ def build_prompt_tuning_config(soft_prompt: SoftPromptSpec, tokenizer_path: str)
     if Path(soft_prompt.path).suffix not in SOFT_PROMPT_SUFFIXES:
         raise TrainingError(f"soft prompt `{soft_prompt.name}`: `path` `{soft_prompt.path}` must name a "
                             f"{', '.join(SOFT_PROMPT_SUFFIXES)} file", hint="e.g. `soft_prompts/style.pt`")
+    return method
+
+
+def build_prompt_tuning_config(soft_prompt: SoftPromptSpec, tokenizer_path: str):
+    """Prompt tuning for one ``soft_prompts[]`` entry: ``tokens`` virtual tokens, initialised as the manifest says."""
+    import peft
+
+    method = check_soft_prompt(soft_prompt)
     kwargs: dict[str, Any] = {}
     if method == "text":
         kwargs = {"prompt_tuning_init_text": soft_prompt.init_text, "tokenizer_name_or_path": tokenizer_path}

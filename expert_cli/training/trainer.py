@@ -5,7 +5,8 @@ Layout (what ``package`` reads)::
     EXPERT_DIR/weights/<model_slug>/adapter/                 adapter_config.json, adapter_model.safetensors,
                                                              tokenizer files
     EXPERT_DIR/weights/<model_slug>/checkpoints/checkpoint-N/
-    EXPERT_DIR/weights/<model_slug>/soft_prompts/<name>/     one PEFT prompt-tuning folder per soft prompt
+    EXPERT_DIR/weights/<model_slug>/soft_prompts/<name>/     one PEFT prompt-tuning folder per soft prompt,
+    EXPERT_DIR/weights/<model_slug>/soft_prompts/<file>      and its embeddings at its manifest path's file name
     EXPERT_DIR/weights/<model_slug>/training_summary.json
 
 ``--output DIR`` replaces ``EXPERT_DIR/weights``. The final adapter is the best checkpoint by eval loss when
@@ -27,7 +28,7 @@ from expert_cli.core.errors import TrainingError
 from expert_cli.core.files import check_creatable_dir
 from expert_cli.core.manifest import Manifest, load_manifest
 from expert_cli.core.progress import ProgressCallback, report
-from expert_cli.training.adapters import AdapterPlan, plan_adapter
+from expert_cli.training.adapters import AdapterPlan, check_soft_prompt, plan_adapter
 from expert_cli.training.base_choice import BaseModelChoice, choose_base_model
 from expert_cli.training.checkpoints import clear_checkpoints, find_resume_checkpoint, save_adapter_folder
 from expert_cli.training.config import TrainingSettings, resolve_settings
@@ -134,6 +135,8 @@ def train_expert(request: TrainRequest, progress: ProgressCallback | None = None
     check_creatable_dir(checkpoints)  # an `--output` below a file fails before the model and data load
     resume = find_resume_checkpoint(checkpoints, request.resume, request.resume_from)
     config = manifest.training_config_for(choice.spec.name)  # the base model's own overrides merged in
+    for soft_prompt in manifest.soft_prompts:  # they train last: a bad entry must not cost the whole run
+        check_soft_prompt(soft_prompt)
     seed = int(config.get("seed", 42))
     data = load_training_data(manifest, request.dataset, seed=seed, warn=notes)
     report(progress, "loading base model", 0, None)

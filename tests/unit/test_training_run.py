@@ -150,6 +150,17 @@ def test_a_bad_row_stops_training_before_the_model_loads(tmp_path, tiny_model):
     assert not (expert / "weights").exists()
 
 
+def test_a_bad_soft_prompt_stops_training_before_the_adapter_trains(tmp_path, tiny_model):
+    from expert_cli.core.errors import TrainingError
+
+    expert = make_expert(tmp_path / "e", tiny_model, chat_rows(6), soft_prompts=[
+        {"name": "style", "path": "soft_prompts/style.txt", "tokens": 4}])
+    with pytest.raises(TrainingError, match=r"soft prompt `style`: `path` `soft_prompts/style.txt` must name a "
+                                            r"\.pt, \.bin, \.safetensors file"):
+        train(expert)
+    assert not (expert / "weights" / model_slug(str(tiny_model)) / "adapter").exists()
+
+
 def test_ctrl_c_saves_a_checkpoint_and_resume_continues_from_its_step(tmp_path, tiny_model):
     expert = make_expert(tmp_path / "e", tiny_model, chat_rows(8), config={"save_strategy": "no"})
     calls: list[tuple[str, float]] = []
