@@ -28,7 +28,7 @@ from collections.abc import Iterable
 MAX_NAMES = 2048  # a prompt with more distinct identifiers keeps the rule's free definition
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _SPECIAL_TOKEN = re.compile(r"<\|[^|<>]*\|>")
-_RULE_START = re.compile(r"^([A-Za-z][A-Za-z0-9_-]*)\s*::=", re.MULTILINE)
+_RULE_START = re.compile(r"^([A-Za-z][A-Za-z0-9_-]*)\s*::=")
 _PARAGRAPH_BREAK = re.compile(r"\n[ \t]*\n")
 _BRACKETED_LIST = re.compile(r"[(\[{][^()\[\]{}]*,[^()\[\]{}]*[)\]}]")  # ( a, b ) [ a, b ] { a: x, b: y }
 _LIST_OF_TYPED = re.compile(r"\w+\s*[(\[]\s*\w+\s*[)\]]\s*,")  # name (string), ...
@@ -53,7 +53,7 @@ def is_declaration(line: str) -> bool:
 
 
 def defines_rule(grammar: str, rule: str) -> bool:
-    return any(match.group(1) == rule for match in _RULE_START.finditer(grammar))
+    return any(_defines(line, rule) for line in grammar.splitlines())
 
 
 def bind_rule(grammar: str, rule: str, names: Iterable[str]) -> str:
