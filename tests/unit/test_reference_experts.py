@@ -223,3 +223,12 @@ def test_every_json_test_answer_is_accepted_by_the_schema_its_case_carries():
         answer, schema = row["messages"][2]["content"], row["json_schema"]
         assert schema["required"] == list(json.loads(answer)), answer  # every listed key, in order
         assert _is_grammar_accept_string(json_schema_grammar(schema), answer), answer
+
+
+def test_the_readmes_example_json_schema_is_usable():
+    from xgrammar.testing import _is_grammar_accept_string
+
+    from expert_cli.inference.grammar import json_schema_grammar, read_json_schema
+
+    schema = read_json_schema(REPO / "experts" / "expert-json" / "examples" / "pet.schema.json")
+    assert _is_grammar_accept_string(json_schema_grammar(schema), '{"name": "Luna", "species": "dog", "age": 3}')
