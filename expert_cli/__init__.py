@@ -41,7 +41,7 @@ __all__ = [
 
 def __getattr__(name: str) -> Any:
     if name in _SDK_NAMES:
-        from expert_cli import sdk
+        from expert_cli.sdk import expert as sdk
 
         return getattr(sdk, name)
     raise AttributeError(f"module 'expert_cli' has no attribute {name!r}")

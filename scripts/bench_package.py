@@ -94,12 +94,12 @@ def timed(step: Callable[[], Any], repeat: int, before: Callable[[], None] | Non
 
 
 def run(repeat: int) -> dict[str, Any]:
-    from expert_cli.core.installer import InstallOptions
-    from expert_cli.core.lifecycle import install_expert, uninstall_expert
-    from expert_cli.core.packaging import build_package
-    from expert_cli.core.signing import generate_keypair, sign_package
-    from expert_cli.core.trust import add_trusted_key
-    from expert_cli.core.verify import verify_target
+    from expert_cli.packages.staging import InstallOptions
+    from expert_cli.packages.install import install_expert, uninstall_expert
+    from expert_cli.packages.build import build_package
+    from expert_cli.packages.signing import generate_keypair, sign_package
+    from expert_cli.packages.trust import add_trusted_key
+    from expert_cli.packages.verify import verify_target
 
     with tempfile.TemporaryDirectory(prefix="bench-package-") as scratch:
         root = Path(scratch)

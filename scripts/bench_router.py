@@ -34,8 +34,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from original_router import OriginalChatRouter, OriginalKeywordRouter
 from synthetic_experts import synthetic_candidates, synthetic_queries
 
-from expert_cli.core.manifest import Manifest, load_manifest
-from expert_cli.inference.router import Router, RouterCandidate
+from expert_cli.manifest.model import Manifest, load_manifest
+from expert_cli.routing.router import Router, RouterCandidate
 
 FIXTURES = ROOT.parent / "shared" / "fixtures" / "hivellm"
 FIXTURE_FILES = ("expert-sql-manifest.json", "expert-neo4j-manifest.json")
@@ -63,7 +63,7 @@ def reference_experts() -> list[tuple[Manifest, list[str]]]:
 
 def sample_exemplars(manifest: Manifest) -> list[str]:
     try:
-        from expert_cli.core.exemplars import sample_routing_exemplars
+        from expert_cli.manifest.exemplars import sample_routing_exemplars
     except ImportError:
         return []
     return sample_routing_exemplars(manifest)
@@ -117,7 +117,7 @@ def accuracy_report(prompts: list[dict[str, Any]], semantic_model: str | None = 
             "original_route_5_2": evaluate(lambda p, r=keyword: _one(r.route(p)), prompts, loaded),
         }
         if semantic_model:
-            from expert_cli.inference.router_semantic import SemanticScorer
+            from expert_cli.routing.semantic import SemanticScorer
 
             semantic = Router(candidates, semantic=SemanticScorer(semantic_model))
             report[label]["router_semantic"] = evaluate(lambda p, r=semantic: r.route(p).experts, prompts, loaded)

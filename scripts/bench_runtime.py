@@ -161,9 +161,9 @@ def bench_peft(base_dir: Path, adapters: list[Path], args: argparse.Namespace) -
 
 # -- this runtime ----------------------------------------------------------------------------------
 def bench_ours(base_dir: Path, adapters: list[Path], args: argparse.Namespace) -> dict[str, Any]:
-    from expert_cli.inference.generation import BatchDecoder, RowRequest
-    from expert_cli.inference.runtime import BasePool
-    from expert_cli.inference.sampling import resolve_decoding
+    from expert_cli.runtime.decoder import BatchDecoder, RowRequest
+    from expert_cli.runtime.pool import BasePool
+    from expert_cli.runtime.sampling import resolve_decoding
 
     import_like_peft_side()
 
@@ -287,7 +287,7 @@ def main() -> None:
     argv = sys.argv[1:]
     import torch
 
-    from expert_cli.inference.device import resolve_placement
+    from expert_cli.models.device import resolve_placement
 
     placement = resolve_placement(args.device)
     args.device, args.dtype_name, args.dtype = placement.device, placement.dtype, getattr(torch, placement.dtype)

@@ -135,7 +135,7 @@ def trl_worker(args: argparse.Namespace) -> None:
     from transformers import AutoModelForCausalLM, AutoTokenizer, TrainerCallback
     from trl import SFTConfig, SFTTrainer
 
-    from expert_cli.core.base_models import resolve_base_model
+    from expert_cli.models.resolve import resolve_base_model
 
     variant = json.loads(args.variant)
     if "threads" in variant:

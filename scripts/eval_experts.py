@@ -3,9 +3,9 @@
 
 For every expert folder in --experts-dir: load its trained adapter (``weights/<slug>/adapter/``, or the
 installed expert with --installed), answer the held-out ``data/test.jsonl`` prompts greedily with the
-manifest's grammar, answer them again with the bare base, score both with ``expert_cli.core.scoring`` (SQL
+manifest's grammar, answer them again with the bare base, score both with ``expert_cli.scoring.metrics`` (SQL
 executed in sqlite, Cypher in ladybug or by structure, JSON equality) and ask the router, among the same
-experts, which one each prompt goes to. The work is in ``expert_cli.evaluation``.
+experts, which one each prompt goes to. The work is in ``expert_cli.sdk.evaluation``.
 
     .venv/bin/python scripts/eval_experts.py                     # a table on stdout, progress on stderr
     .venv/bin/python scripts/eval_experts.py --json --limit 40   # {"experts": {...}, "wall_s": ...}
@@ -23,8 +23,8 @@ from pathlib import Path
 from typing import Any
 
 from expert_cli.core.errors import ExpertError
-from expert_cli.core.manifest import Manifest, load_manifest
-from expert_cli.evaluation import Evaluation, evaluate_expert, load_eval_cases, reference_router
+from expert_cli.manifest.model import Manifest, load_manifest
+from expert_cli.sdk.evaluation import Evaluation, evaluate_expert, load_eval_cases, reference_router
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 

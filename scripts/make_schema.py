@@ -4,7 +4,7 @@ Run once, by hand: ``python scripts/make_schema.py /path/to/original/expert-mani
 It writes ``schemas/expert-manifest.schema.json`` with these corrections and additions:
 - ``prompt_template`` also accepts ``qwen3``, ``qwen`` and ``llama`` (what real manifests and the runtime use);
 - ``training.decoding`` also knows ``min_p``, ``repetition_penalty``, ``max_new_tokens``, ``max_tokens`` and
-  ``names_from_prompt`` (the grammar rule bound to the prompt's identifiers, see inference/grammar_binding.py);
+  ``names_from_prompt`` (the grammar rule bound to the prompt's identifiers, see prompts/grammar_binding.py);
 - ``integrity`` accepts both the original schema's shape and the signing shape expert-cli writes;
 - ``evaluation`` accepts the union of the schema's and the original loader's shapes;
 - a top-level ``files`` map (packaged file -> SHA-256 hex), written by ``expert-cli package``.

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import random
 
-from expert_cli.inference.router import RouterCandidate
+from expert_cli.routing.router import RouterCandidate
 
 _SYLLABLES = [c + v for c in "bdfgklmnprstvz" for v in "aeiou"]
 _COMMON = ["find", "get", "show", "list", "all", "count", "where", "from", "return", "match", "update", "delete", "path", "table", "order", "users"]

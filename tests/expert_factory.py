@@ -79,7 +79,7 @@ def make_expert(base: Path, out: Path, name: str, kind: str = "lora", seed: int 
                 template: str = "qwen3", layout: str = "flat") -> Path:
     """An expert folder: ``manifest.json`` (schema 2.0, base model = the ``base`` folder) plus its adapter,
     flat at the root (installed layout) or in ``weights/<slug>/adapter`` (``layout="dev"``)."""
-    from expert_cli.core.manifest import model_slug
+    from expert_cli.manifest.model import model_slug
 
     out.mkdir(parents=True, exist_ok=True)
     adapter = {"type": kind, "target_modules": TARGETS}

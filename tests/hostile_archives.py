@@ -16,7 +16,7 @@ from pathlib import Path
 
 from package_helpers import add_member
 
-from expert_cli.core.archive import ArchiveLimits
+from expert_cli.packages.archive import ArchiveLimits
 
 SMALL = ArchiveLimits(max_members=20, max_member_bytes=1 << 20, max_total_bytes=2 << 20,
                       ratio_floor_bytes=256 << 10, max_ratio=50)

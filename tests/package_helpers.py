@@ -1,7 +1,7 @@
 """Helpers for distribution tests: expert folders around a real PEFT adapter, and archive surgery.
 
 Archive manipulation here uses plain ``tarfile`` (not the code under test), so tampered and hostile
-packages are built independently of ``expert_cli.core.archive``.
+packages are built independently of ``expert_cli.packages.archive``.
 """
 
 from __future__ import annotations
@@ -46,7 +46,7 @@ def write_expert(root: Path, adapter: Path, name: str = "expert-demo", version: 
     root.mkdir(parents=True, exist_ok=True)
     data = manifest_dict(name, version, schema, models, requires)
     (root / "manifest.json").write_text(json.dumps(data, indent=2), encoding="utf-8")
-    from expert_cli.core.manifest import model_slug
+    from expert_cli.manifest.model import model_slug
 
     for model in models:
         target = root if layout == "root" else root / "weights" / model_slug(model) / "adapter"

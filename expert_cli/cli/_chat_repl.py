@@ -13,7 +13,7 @@ from expert_cli.cli._app import print_error
 from expert_cli.core.errors import ExpertError
 
 if TYPE_CHECKING:
-    from expert_cli.chat_session import ChatSession
+    from expert_cli.sdk.conversation import ChatSession
 
 PROMPT_MARK = ">>> "
 HELP = """commands:
@@ -113,7 +113,7 @@ def run_command(session: ChatSession, line: str) -> bool:
 
 
 def force(session: ChatSession, argument: str) -> None:
-    from expert_cli.chat_setup import split_expert_list
+    from expert_cli.sdk.chat_setup import split_expert_list
 
     word = argument.lower()
     if word == "auto":

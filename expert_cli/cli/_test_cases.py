@@ -15,11 +15,11 @@ MARK = {True: "✓", False: "✗"}
 def run_and_render(target: Path, cases_file: Path, cases: list[Any], base_model: str | None,
                    json_output: bool) -> Any:
     """Run the (loaded) test cases; print the text rendering unless ``json_output``. Returns the result."""
-    from expert_cli.test_suite import run_test_suite
+    from expert_cli.sdk.test_runs import run_test_suite
 
     wanted = progress_wanted(json_output=json_output)
     if not wanted:  # transformers' own `Loading weights` bars too
-        from expert_cli.inference.base_loading import disable_loading_progress
+        from expert_cli.models.loading import disable_loading_progress
 
         disable_loading_progress()
     with progress_bar(wanted) as progress:

@@ -13,7 +13,7 @@ from expert_cli.cli._progress import progress_wanted
 from expert_cli.core.errors import UsageError
 
 if TYPE_CHECKING:
-    from expert_cli.chat_session import ChatReply, ChatSession
+    from expert_cli.sdk.conversation import ChatReply, ChatSession
 
 
 @app.command("chat")
@@ -59,9 +59,9 @@ def chat_command(
       3. The other experts add only their adapters, scaled by their weights.
       4. The bare base model uses its chat template, default decoding and no grammar (but --json-schema).
     """
-    from expert_cli.chat_session import ChatSettings, open_chat
-    from expert_cli.chat_setup import split_expert_list
-    from expert_cli.inference.grammar import read_json_schema
+    from expert_cli.sdk.conversation import ChatSettings, open_chat
+    from expert_cli.sdk.chat_setup import split_expert_list
+    from expert_cli.runtime.grammar import read_json_schema
 
     if experts is not None and all_experts:
         raise UsageError("`--experts` and `--all` cannot be used together", hint="pass one of them")

@@ -11,12 +11,12 @@ from expert_cli.cli._app import app, handle_errors, print_json, print_success, p
 from expert_cli.cli._progress import progress_bar, progress_wanted
 
 if TYPE_CHECKING:
-    from expert_cli.core.installer import InstallOptions
+    from expert_cli.packages.staging import InstallOptions
 
 
 def trust_options(allow_unsigned: bool, trust_key: list[Path] | None, model: str | None = None,
                   force: bool = False) -> InstallOptions:
-    from expert_cli.core.installer import InstallOptions
+    from expert_cli.packages.staging import InstallOptions
 
     return InstallOptions(force=force, allow_unsigned=allow_unsigned,
                           trust_keys=tuple(str(k) for k in trust_key or ()), model=model)
@@ -34,7 +34,7 @@ def install_command(
     quiet: bool = typer.Option(False, "-q", "--quiet", help="No progress bar."),
 ) -> None:
     """Install an expert; nothing unverified is installed and nothing half-done is registered."""
-    from expert_cli.core.lifecycle import install_expert
+    from expert_cli.packages.install import install_expert
 
     options = trust_options(allow_unsigned, trust_key, model, force)
     with progress_bar(progress_wanted(quiet=quiet, json_output=json_output)) as progress:

@@ -18,7 +18,7 @@ def keygen_command(
     json_output: bool = typer.Option(False, "--json", help="Print the result as one JSON document."),
 ) -> None:
     """Create an Ed25519 key pair: a PEM private key (mode 0600) and KEY.pub (ed25519:<hex>)."""
-    from expert_cli.core.signing import generate_keypair
+    from expert_cli.packages.signing import generate_keypair
 
     pair = generate_keypair(output, force=force)
     if json_output:

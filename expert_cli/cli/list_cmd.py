@@ -5,7 +5,7 @@ from __future__ import annotations
 import typer
 
 from expert_cli.cli._app import app, handle_errors, out_console, print_json
-from expert_cli.core.registry import InstalledExpert, read_registry
+from expert_cli.packages.registry import InstalledExpert, read_registry
 
 
 @app.command("list")

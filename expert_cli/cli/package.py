@@ -21,7 +21,7 @@ def package_command(
     quiet: bool = typer.Option(False, "-q", "--quiet", help="No progress bar."),
 ) -> None:
     """Package a trained expert as <name>-<model>.v<version>.expert plus a .sha256 file."""
-    from expert_cli.core.packaging import build_package
+    from expert_cli.packages.build import build_package
 
     with progress_bar(progress_wanted(quiet=quiet, json_output=json_output)) as progress:
         result = build_package(expert_dir, output, model, include_tests, progress)

@@ -22,7 +22,7 @@ def sign_command(
     quiet: bool = typer.Option(False, "-q", "--quiet", help="No progress bar."),
 ) -> None:
     """Sign a package with an Ed25519 key (covers the manifest and every file's SHA-256)."""
-    from expert_cli.core.signing import DEFAULT_KEY_NAME, sign_package
+    from expert_cli.packages.signing import DEFAULT_KEY_NAME, sign_package
 
     key_path = key or paths.keys_dir() / DEFAULT_KEY_NAME
     with progress_bar(progress_wanted(quiet=quiet, json_output=json_output)) as progress:

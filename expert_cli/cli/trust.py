@@ -18,7 +18,7 @@ def trust_add_command(
     json_output: bool = typer.Option(False, "--json", help="Print the key as one JSON document."),
 ) -> None:
     """Trust a publisher's public key."""
-    from expert_cli.core.trust import add_trusted_key
+    from expert_cli.packages.trust import add_trusted_key
 
     trusted, added = add_trusted_key(key, name)
     if json_output:
@@ -34,7 +34,7 @@ def trust_list_command(
     json_output: bool = typer.Option(False, "--json", help="Print one JSON document (a list of keys)."),
 ) -> None:
     """List trusted keys."""
-    from expert_cli.core.trust import list_trusted_keys
+    from expert_cli.packages.trust import list_trusted_keys
 
     keys = list_trusted_keys()
     if json_output:
@@ -60,7 +60,7 @@ def trust_rm_command(
     json_output: bool = typer.Option(False, "--json", help="Print the removed key as one JSON document."),
 ) -> None:
     """Stop trusting a key."""
-    from expert_cli.core.trust import remove_trusted_key
+    from expert_cli.packages.trust import remove_trusted_key
 
     removed = remove_trusted_key(key)
     if json_output:

@@ -14,7 +14,7 @@ def uninstall_command(
     json_output: bool = typer.Option(False, "--json", help="Print the result as one JSON document."),
 ) -> None:
     """Uninstall an expert (all versions unless one is given)."""
-    from expert_cli.core.lifecycle import uninstall_expert
+    from expert_cli.packages.install import uninstall_expert
 
     result = uninstall_expert(spec)
     if json_output:

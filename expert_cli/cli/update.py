@@ -21,7 +21,7 @@ def update_command(
     quiet: bool = typer.Option(False, "-q", "--quiet", help="No progress bar."),
 ) -> None:
     """Update an expert from its recorded Git source (same URL and ref)."""
-    from expert_cli.core.lifecycle import update_expert
+    from expert_cli.packages.install import update_expert
 
     with progress_bar(progress_wanted(quiet=quiet, json_output=json_output)) as progress:
         result = update_expert(spec, trust_options(allow_unsigned, trust_key), progress)

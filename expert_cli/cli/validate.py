@@ -7,7 +7,7 @@ from pathlib import Path
 import typer
 
 from expert_cli.cli._app import app, handle_errors, print_json
-from expert_cli.core.validation import FAIL, PASS, SKIP, WARN, ValidationReport, validate_path
+from expert_cli.manifest.validation import FAIL, PASS, SKIP, WARN, ValidationReport, validate_path
 
 MARKS = {PASS: "✓", FAIL: "✗", WARN: "!", SKIP: "-"}
 
@@ -23,12 +23,12 @@ def validate_command(
     base_model: str | None = typer.Option(None, "--base-model", help="Which of the manifest's base models."),
 ) -> None:
     """Check a manifest or expert and report every problem with its JSON path and line."""
-    from expert_cli.core.test_cases import load_test_cases
-    from expert_cli.inference.checks import check_grammar_compiles
+    from expert_cli.scoring.test_cases import load_test_cases
+    from expert_cli.runtime.grammar_checks import check_grammar_compiles
 
     cases = load_test_cases(test_cases) if test_cases is not None else None  # a bad file fails before any check
     if path.suffix == ".expert" and path.is_file():
-        from expert_cli.core.verify import validate_package
+        from expert_cli.packages.verify import validate_package
 
         report = validate_package(path, strict=strict, extra_checks=(check_grammar_compiles,))
     else:

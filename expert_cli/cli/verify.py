@@ -20,7 +20,7 @@ def verify_command(
     quiet: bool = typer.Option(False, "-q", "--quiet", help="No progress bar."),
 ) -> None:
     """Verify every file's SHA-256 and the signature; fails where `install` would refuse."""
-    from expert_cli.core.verify import verify_target
+    from expert_cli.packages.verify import verify_target
 
     keys = [str(k) for k in trust_key or ()]
     with progress_bar(progress_wanted(quiet=quiet, json_output=json_output)) as progress:

@@ -12,7 +12,7 @@ import re
 from dataclasses import dataclass
 
 from expert_cli.core.errors import UsageError
-from expert_cli.core.registry import version_key
+from expert_cli.packages.registry import version_key
 from expert_cli.core.specs import canonical_name
 
 _COMPARATOR = re.compile(r"^(>=|<=|==|!=|>|<|=|\^|~)?\s*v?([0-9xX*]+(?:\.[0-9xX*]+){0,2}(?:-[0-9A-Za-z.-]+)?)$")

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from expert_cli.core.errors import ManifestError
-from expert_cli.core.manifest import BaseModelSpec, Manifest, model_slug
+from expert_cli.manifest.model import BaseModelSpec, Manifest, model_slug
 
 
 @dataclass(frozen=True)

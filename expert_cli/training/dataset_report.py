@@ -14,10 +14,10 @@ from pathlib import Path
 from typing import Any
 
 from expert_cli.core.errors import DatasetError
-from expert_cli.core.manifest import MANIFEST_FILE, Manifest, load_manifest
+from expert_cli.manifest.model import MANIFEST_FILE, Manifest, load_manifest
 from expert_cli.training.datasets import ExampleSet, read_examples
 from expert_cli.training.formats import Example, FieldMapping
-from expert_cli.training.sources import SourceProblem
+from expert_cli.training.rows import SourceProblem
 
 MAX_PROBLEMS_SHOWN = 50
 

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from expert_cli.core.errors import DatasetError
-from expert_cli.core.manifest import Manifest
+from expert_cli.manifest.model import Manifest
 from expert_cli.training.formats import (
     FORMATS,
     Example,
@@ -27,7 +27,7 @@ from expert_cli.training.formats import (
     describe_format,
     detect_format,
 )
-from expert_cli.training.sources import SourceProblem, read_rows, resolve_source
+from expert_cli.training.rows import SourceProblem, read_rows, resolve_source
 
 EVAL_FRACTION = 0.1
 MIN_ROWS_FOR_SPLIT = 10

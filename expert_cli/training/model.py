@@ -1,7 +1,7 @@
 """The base model for training: where it is, which device, which precision, QLoRA or not, RoPE as the manifest says.
 
 The manifest's ``rope_scaling`` is applied exactly as the runtime applies it
-(:func:`expert_cli.inference.base_loading.apply_rope_scaling`), so an adapter is trained on the positions it
+(:func:`expert_cli.models.loading.apply_rope_scaling`), so an adapter is trained on the positions it
 will see at inference.
 """
 
@@ -35,7 +35,7 @@ class DeviceChoice:
 
 def locate_base_model(name: str) -> Path:
     """A local folder for ``name``: a built-in demo base, a local folder, or a Hugging Face id in the HF cache."""
-    from expert_cli.core.base_models import resolve_base_model
+    from expert_cli.models.resolve import resolve_base_model
 
     return Path(resolve_base_model(name))
 
@@ -78,7 +78,7 @@ def load_model(model_dir: Path, *, device: DeviceChoice, quantization: str | Non
     import torch
     from transformers import AutoConfig, AutoModelForCausalLM
 
-    from expert_cli.inference.base_loading import apply_rope_scaling
+    from expert_cli.models.loading import apply_rope_scaling
 
     if not (model_dir / "config.json").is_file():
         raise ModelNotFoundError(f"no base model at `{model_dir}` (no `config.json`)")

@@ -1,7 +1,7 @@
 """Examples -> ``{"prompt", "completion"}`` text, rendered the way the runtime will prompt the expert.
 
 - instruction and multi-task rows carry no chat structure of their own, so their prompt is built by the
-  runtime's own :func:`~expert_cli.inference.templates.build_prompt` (same system message, dialect from the
+  runtime's own :func:`~expert_cli.prompts.templates.build_prompt` (same system message, dialect from the
   capabilities, schema placement and template): the expert is trained on exactly what it will be sent;
 - ``messages`` rows keep their own turns and are rendered with the manifest's ``prompt_template`` (or the
   tokenizer's chat template);
@@ -16,7 +16,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from expert_cli.inference.templates import LEGACY_TEMPLATES, build_prompt, render_prompt
+from expert_cli.prompts.templates import LEGACY_TEMPLATES, build_prompt, render_prompt
 from expert_cli.training.formats import Example
 
 LEGACY_END = "\n<|end|>"

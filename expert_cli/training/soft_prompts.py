@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from expert_cli.core.progress import ProgressCallback
-from expert_cli.training.adapters import build_prompt_tuning_config
+from expert_cli.training.peft_configs import build_prompt_tuning_config
 from expert_cli.training.checkpoints import save_adapter_folder
 
 PROMPT_TUNING_LEARNING_RATE = 3e-2  # virtual tokens need a far larger step than LoRA weights

@@ -26,9 +26,9 @@ from typing import Any
 
 from expert_cli.core.errors import TrainingError
 from expert_cli.core.files import check_creatable_dir
-from expert_cli.core.manifest import Manifest, load_manifest
+from expert_cli.manifest.model import Manifest, load_manifest
 from expert_cli.core.progress import ProgressCallback, report
-from expert_cli.training.adapters import AdapterPlan, check_soft_prompt, plan_adapter
+from expert_cli.training.peft_configs import AdapterPlan, check_soft_prompt, plan_adapter
 from expert_cli.training.base_choice import BaseModelChoice, choose_base_model
 from expert_cli.training.checkpoints import clear_checkpoints, find_resume_checkpoint, save_adapter_folder
 from expert_cli.training.config import TrainingSettings, resolve_settings
@@ -205,7 +205,7 @@ class _TrainingSession:
                      for part in (self.data.train, self.data.eval, self.data.test))
 
     def run(self, plan: AdapterPlan, resume: Path | None, progress: ProgressCallback | None) -> _Outcome:
-        from expert_cli.training.adapters import build_peft_config
+        from expert_cli.training.peft_configs import build_peft_config
         from expert_cli.training.callbacks import AdaLoraAllocator, InterruptHandler, ProgressReporter
 
         train_set, eval_set, test_set = self.datasets()

@@ -89,7 +89,7 @@ Greedy samples right after training (thinking off):
 ```
 
 The build is deterministic for a given seed, Python, torch version and thread count. `checksums.json`
-records the SHA-256 of every file here; `expert_cli.core.base_models.verify_builtin("builtin:tiny-qwen3")`
+records the SHA-256 of every file here; `expert_cli.models.resolve.verify_builtin("builtin:tiny-qwen3")`
 checks them.
 
 ## Limits

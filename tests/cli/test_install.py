@@ -9,7 +9,7 @@ import pytest
 from package_helpers import flip_byte, tree, write_expert
 
 from expert_cli.core import paths
-from expert_cli.core.packaging import build_package
+from expert_cli.packages.build import build_package
 
 
 @pytest.fixture

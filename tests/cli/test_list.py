@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 from expert_cli.core import paths
-from expert_cli.core.registry import InstalledExpert, registry_transaction
+from expert_cli.packages.registry import InstalledExpert, registry_transaction
 
 JSON_KEYS = {"name", "version", "base_model", "path", "source", "installed_at"}
 

@@ -62,7 +62,7 @@ def test_output_below_a_file_is_an_error_and_writes_nothing(cli, tiny_adapter: P
 
 
 def test_a_failed_write_leaves_no_temp_file(cli, tiny_adapter: Path, tmp_path: Path, monkeypatch) -> None:
-    from expert_cli.core import packaging
+    from expert_cli.packages import build as packaging
 
     def disk_full(*args, **kwargs):
         raise OSError(28, "No space left on device")

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from expert_cli.core import paths
-from expert_cli.core.registry import InstalledExpert, registry_transaction
+from expert_cli.packages.registry import InstalledExpert, registry_transaction
 
 SQL_PROMPT = "Write a SQL query that lists all customers from Germany"
 

@@ -59,7 +59,7 @@ def test_a_missing_dataset_says_how_to_pass_one(cli, tmp_path, tiny_model):
 def test_a_base_model_given_by_its_slug_loads_the_manifest_entry(cli, tmp_path, tiny_model):
     expert = make_expert(tmp_path / "e", tiny_model, chat_rows(4))
     slug = json.loads((expert / "manifest.json").read_text())["base_models"][0]["name"]
-    from expert_cli.core.manifest import model_slug
+    from expert_cli.manifest.model import model_slug
 
     result = cli("train", expert, "--base-model", model_slug(slug), "--max-steps", "1", "--json")
     assert result.exit_code == 0, result.stderr

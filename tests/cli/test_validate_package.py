@@ -7,7 +7,7 @@ from pathlib import Path
 
 from package_helpers import extract_plain, flip_byte, repack, write_expert
 
-from expert_cli.core.packaging import build_package
+from expert_cli.packages.build import build_package
 
 
 def _checks(result) -> dict[str, str]:

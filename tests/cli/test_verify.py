@@ -8,7 +8,7 @@ from pathlib import Path
 from package_helpers import write_expert
 
 from expert_cli.core import paths
-from expert_cli.core.packaging import build_package
+from expert_cli.packages.build import build_package
 
 
 def test_verify_package_and_installed_expert(cli, tiny_adapter: Path, tmp_path: Path) -> None:

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from training_helpers import LORA, chat_rows, make_expert
 
-from expert_cli.core.manifest import load_manifest
+from expert_cli.manifest.model import load_manifest
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 REFERENCE_EXPERTS = ("expert-sql", "expert-neo4j", "expert-json")

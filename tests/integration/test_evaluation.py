@@ -1,4 +1,4 @@
-"""The evaluation harness (expert_cli.evaluation, scripts/eval_experts.py) on a tiny expert and tiny base.
+"""The evaluation harness (expert_cli.sdk.evaluation, scripts/eval_experts.py) on a tiny expert and tiny base.
 
 The expert's grammar forces the answer ``SELECT 1 + 1``, so its score is known in advance: it must be scored by
 running it in sqlite (the reference ``SELECT 2`` is different text with the same result), while a reference
@@ -16,8 +16,8 @@ from pathlib import Path
 import pytest
 from expert_factory import make_expert
 
-from expert_cli.core.test_cases import parse_test_case
-from expert_cli.evaluation import evaluate_expert, load_eval_cases
+from expert_cli.scoring.test_cases import parse_test_case
+from expert_cli.sdk.evaluation import evaluate_expert, load_eval_cases
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 FORCED_SQL = 'root ::= "SELECT 1 + 1"\n'

@@ -16,12 +16,12 @@ from package_helpers import write_expert
 
 from expert_cli.core import paths
 from expert_cli.core.errors import InstallError, SignatureError
-from expert_cli.core.installer import InstallOptions
-from expert_cli.core.lifecycle import install_expert, update_expert
-from expert_cli.core.packaging import build_package
-from expert_cli.core.registry import read_registry
-from expert_cli.core.signing import generate_keypair, sign_package
-from expert_cli.core.trust import add_trusted_key
+from expert_cli.packages.staging import InstallOptions
+from expert_cli.packages.install import install_expert, update_expert
+from expert_cli.packages.build import build_package
+from expert_cli.packages.registry import read_registry
+from expert_cli.packages.signing import generate_keypair, sign_package
+from expert_cli.packages.trust import add_trusted_key
 
 pytestmark = pytest.mark.skipif(shutil.which("git") is None, reason="git is not installed")
 GIT_ENV = {"GIT_AUTHOR_NAME": "T", "GIT_AUTHOR_EMAIL": "t@example.com", "GIT_COMMITTER_NAME": "T",

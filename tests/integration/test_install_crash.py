@@ -18,16 +18,16 @@ import pytest
 from package_helpers import sha256, write_expert
 
 from expert_cli.core import paths
-from expert_cli.core.installer import InstallOptions
-from expert_cli.core.lifecycle import install_expert
-from expert_cli.core.packaging import build_package
-from expert_cli.core.registry import read_registry
+from expert_cli.packages.staging import InstallOptions
+from expert_cli.packages.install import install_expert
+from expert_cli.packages.build import build_package
+from expert_cli.packages.registry import read_registry
 
 pytestmark = pytest.mark.slow
 WORKER = """
 import sys
-from expert_cli.core.installer import InstallOptions
-from expert_cli.core.lifecycle import install_expert, uninstall_expert
+from expert_cli.packages.staging import InstallOptions
+from expert_cli.packages.install import install_expert, uninstall_expert
 packages = sys.argv[1:]
 print("ready", flush=True)
 step = 0

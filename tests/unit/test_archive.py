@@ -1,4 +1,4 @@
-"""Reproducible writing and hostile-archive refusal in expert_cli.core.archive."""
+"""Reproducible writing and hostile-archive refusal in expert_cli.packages.archive."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import pytest
 from hostile_archives import HOSTILE, SMALL
 from package_helpers import add_member, tree
 
-from expert_cli.core.archive import (
+from expert_cli.packages.archive import (
     ArchiveEntry,
     extract_archive,
     inspect_archive,

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from expert_cli.core import base_models
-from expert_cli.core.base_models import (
+from expert_cli.models import resolve as base_models
+from expert_cli.models.resolve import (
     BUILTIN_PREFIX,
     builtin_models,
     is_builtin,
@@ -23,7 +23,7 @@ from expert_cli.core.base_models import (
 from expert_cli.core.errors import ExpertError, ModelNotFoundError
 
 TINY = "builtin:tiny-qwen3"
-SHIPPED = Path(base_models.__file__).resolve().parent.parent / "models" / "tiny-qwen3"
+SHIPPED = Path(base_models.__file__).resolve().parent / "tiny-qwen3"
 
 
 @pytest.fixture
@@ -145,7 +145,7 @@ def test_verify_builtin_refuses_a_name_that_is_not_builtin():
 
 
 def test_resolution_imports_neither_torch_nor_the_hub():
-    code = ("import sys; from expert_cli.core.base_models import resolve_base_model; "
+    code = ("import sys; from expert_cli.models.resolve import resolve_base_model; "
             "resolve_base_model('builtin:tiny-qwen3'); "
             "print(sorted(m for m in ('torch', 'transformers', 'huggingface_hub') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout

@@ -8,8 +8,8 @@ import pytest
 
 pytest.importorskip("torch")
 
-from expert_cli import chat_session
-from expert_cli.chat_session import ChatSettings, open_chat
+from expert_cli.sdk import conversation as chat_session
+from expert_cli.sdk.conversation import ChatSettings, open_chat
 from expert_cli.core.errors import UsageError
 
 TURN = "tell me about the quick brown fox and the lazy dog"

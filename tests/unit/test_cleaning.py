@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from expert_cli.inference.cleaning import (
+from expert_cli.prompts.cleaning import (
     ARTEFACTS,
     StopChecker,
     StreamCleaner,

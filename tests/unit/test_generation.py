@@ -37,9 +37,9 @@ def experts(tiny_model: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[
 
 @pytest.fixture(scope="module")
 def loaded(tiny_model: Path, experts: dict[str, Path]):
-    from expert_cli.inference.engine import Member
-    from expert_cli.inference.experts import open_expert
-    from expert_cli.inference.runtime import BasePool
+    from expert_cli.runtime.generate import Member
+    from expert_cli.runtime.bundle import open_expert
+    from expert_cli.runtime.pool import BasePool
 
     base = BasePool().get(tiny_model, device="cpu")
     members = {}
@@ -50,7 +50,7 @@ def loaded(tiny_model: Path, experts: dict[str, Path]):
 
 
 def run(loaded, prompts, compositions, **overrides):
-    from expert_cli.inference.engine import PromptOptions, generate_rows, prepare_row
+    from expert_cli.runtime.generate import PromptOptions, generate_rows, prepare_row
 
     base, members = loaded
     grammar = overrides.pop("grammar", True)
@@ -85,7 +85,7 @@ def test_left_padding_does_not_change_results(loaded):
 
 
 def test_streamed_pieces_concatenate_to_the_plain_text(loaded):
-    from expert_cli.inference.engine import PromptOptions, TextStream, prepare_row
+    from expert_cli.runtime.generate import PromptOptions, TextStream, prepare_row
 
     base, members = loaded
     plain = run(loaded, [PROMPTS[0]], [["a"]], max_tokens=12)[0]
@@ -97,7 +97,7 @@ def test_streamed_pieces_concatenate_to_the_plain_text(loaded):
 
 
 def test_closing_a_stream_stops_early_and_keeps_the_partial_result(loaded):
-    from expert_cli.inference.engine import PromptOptions, TextStream, prepare_row
+    from expert_cli.runtime.generate import PromptOptions, TextStream, prepare_row
 
     base, members = loaded
     options = PromptOptions(overrides={"temperature": 1.0, "seed": 3, "max_tokens": 50})
@@ -151,7 +151,7 @@ def test_binding_a_rule_the_grammar_lacks_names_the_rule_and_the_manifest_field(
 
 
 def test_manifest_decoding_applies_and_overrides_win(loaded):
-    from expert_cli.inference.engine import PromptOptions, prepare_row
+    from expert_cli.runtime.generate import PromptOptions, prepare_row
 
     base, members = loaded
     row = prepare_row(base, "hi", [members["yn"]], PromptOptions())
@@ -167,7 +167,7 @@ def test_manifest_decoding_applies_and_overrides_win(loaded):
 
 
 def test_expert_template_and_schema_shape_the_prompt(loaded):
-    from expert_cli.inference.engine import PromptOptions, prepare_row
+    from expert_cli.runtime.generate import PromptOptions, prepare_row
 
     base, members = loaded
     row = prepare_row(base, "List users", [members["a"]], PromptOptions(schema="CREATE TABLE users (id INT)"))

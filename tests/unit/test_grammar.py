@@ -7,7 +7,7 @@ import json
 import pytest
 
 from expert_cli.core.errors import GrammarError
-from expert_cli.inference.grammar import (
+from expert_cli.runtime.grammar import (
     check_grammar,
     compile_grammar,
     compile_grammar_file,

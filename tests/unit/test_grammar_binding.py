@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from expert_cli.inference.grammar_binding import (
+from expert_cli.prompts.grammar_binding import (
     MAX_NAMES,
     bind_rule,
     defines_rule,

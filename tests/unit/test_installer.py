@@ -13,15 +13,16 @@ import pytest
 from hostile_archives import HOSTILE
 from package_helpers import extract_plain, flip_byte, repack, tree, write_expert
 
-from expert_cli.core import installer, paths
+from expert_cli.core import paths
+from expert_cli.packages import staging as installer
 from expert_cli.core.errors import ExpertError, InstallError, NotInstalledError, PackageError, SignatureError
 from expert_cli.core.hashing import write_sidecar
-from expert_cli.core.installer import InstallOptions
-from expert_cli.core.lifecycle import install_expert, uninstall_expert
-from expert_cli.core.packaging import build_package
-from expert_cli.core.registry import read_registry
-from expert_cli.core.signing import generate_keypair, sign_package
-from expert_cli.core.trust import add_trusted_key
+from expert_cli.packages.staging import InstallOptions
+from expert_cli.packages.install import install_expert, uninstall_expert
+from expert_cli.packages.build import build_package
+from expert_cli.packages.registry import read_registry
+from expert_cli.packages.signing import generate_keypair, sign_package
+from expert_cli.packages.trust import add_trusted_key
 
 ALLOW = InstallOptions(allow_unsigned=True)
 SIGNED_FILES = ["manifest.json", "LICENSE", "README.md", "adapter_config.json", "adapter_model.safetensors",

@@ -12,14 +12,14 @@ from hypothesis import strategies as st
 
 from expert_cli.core.errors import ManifestError, ManifestValidationError, UsageError
 from expert_cli.core.jsonlines import format_path, line_index
-from expert_cli.core.manifest import (
+from expert_cli.manifest.model import (
     AdapterSpec,
     load_manifest,
     manifest_from_dict,
     model_slug,
     parse_manifest,
 )
-from expert_cli.core.manifest_rules import strict_problems
+from expert_cli.manifest.rules import strict_problems
 
 FIXTURES = Path(__file__).resolve().parents[3] / "shared" / "fixtures" / "hivellm"
 REAL_MANIFESTS = sorted(p for p in FIXTURES.glob("*manifest*.json") if not p.name.endswith(".schema.json"))

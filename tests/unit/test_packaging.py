@@ -10,9 +10,9 @@ import pytest
 from package_helpers import BASE, sha256, write_expert
 
 from expert_cli.core.errors import PackageError, UsageError
-from expert_cli.core.exemplars import extract_user_prompt, sample_routing_exemplars
-from expert_cli.core.manifest import load_manifest
-from expert_cli.core.packaging import build_package, package_file_name
+from expert_cli.manifest.exemplars import extract_user_prompt, sample_routing_exemplars
+from expert_cli.manifest.model import load_manifest
+from expert_cli.packages.build import build_package, package_file_name
 
 FIXTURE_DATASETS = Path(__file__).resolve().parents[3] / "shared" / "fixtures" / "hivellm" / "datasets"
 
@@ -160,8 +160,8 @@ def test_a_real_manifest_stays_schema_valid_after_package_and_sign(tiny_adapter:
                                                                      fixtures_dir: Path) -> None:
     import shutil
 
-    from expert_cli.core.signing import generate_keypair, sign_package
-    from expert_cli.core.verify import validate_package
+    from expert_cli.packages.signing import generate_keypair, sign_package
+    from expert_cli.packages.verify import validate_package
 
     expert = tmp_path / "expert-sql"
     expert.mkdir()

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from expert_cli.core.scoring import load_test_cases, score_case
+from expert_cli.scoring.metrics import load_test_cases, score_case
 
 REPO = Path(__file__).resolve().parents[2]
 EXPERTS = {"expert-sql": "sql_execution", "expert-neo4j": "cypher_execution", "expert-json": "json_equal"}
@@ -184,7 +184,7 @@ def test_grammar_compiles_and_accepts_reference_answers(name):
 
 @expert_names
 def test_manifest_loads_and_points_at_existing_files(name):
-    manifest_module = pytest.importorskip("expert_cli.core.manifest")
+    manifest_module = pytest.importorskip("expert_cli.manifest.model")
     manifest = manifest_module.load_manifest(REPO / "experts" / name)
     assert (manifest.name, manifest.version, manifest.schema_version) == (name, "0.1.0", "2.0")
     assert [b.name for b in manifest.base_models] == ["Qwen/Qwen3-0.6B", "builtin:tiny-qwen3"]
@@ -214,7 +214,7 @@ def test_manifest_passes_the_strict_schema(name):
 def test_every_json_test_answer_is_accepted_by_the_schema_its_case_carries():
     from xgrammar.testing import _is_grammar_accept_string
 
-    from expert_cli.inference.grammar import json_schema_grammar
+    from expert_cli.runtime.grammar import json_schema_grammar
 
     rows = read_rows("expert-json", "test")
     cases = load_test_cases(REPO / "experts" / "expert-json" / "tests" / "test_cases.json")
@@ -228,7 +228,7 @@ def test_every_json_test_answer_is_accepted_by_the_schema_its_case_carries():
 def test_the_readmes_example_json_schema_is_usable():
     from xgrammar.testing import _is_grammar_accept_string
 
-    from expert_cli.inference.grammar import json_schema_grammar, read_json_schema
+    from expert_cli.runtime.grammar import json_schema_grammar, read_json_schema
 
     schema = read_json_schema(REPO / "experts" / "expert-json" / "examples" / "pet.schema.json")
     assert _is_grammar_accept_string(json_schema_grammar(schema), '{"name": "Luna", "species": "dog", "age": 3}')

@@ -14,7 +14,7 @@ import pytest
 
 from expert_cli.core import paths
 from expert_cli.core.errors import NotInstalledError, RegistryError
-from expert_cli.core.registry import (
+from expert_cli.packages.registry import (
     InstalledExpert,
     read_registry,
     registry_lock,
@@ -271,7 +271,7 @@ def test_a_thread_holding_the_lock_blocks_a_transaction():
 
 
 def test_another_process_holding_the_lock_blocks_a_transaction():
-    script = ("import sys\nfrom expert_cli.core.registry import registry_lock\n"
+    script = ("import sys\nfrom expert_cli.packages.registry import registry_lock\n"
               "with registry_lock():\n    print('locked', flush=True)\n    sys.stdin.readline()\n")
     holder = subprocess.Popen([sys.executable, "-c", script], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                               text=True, env=os.environ.copy())

@@ -7,9 +7,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from expert_cli.core.errors import UsageError
-from expert_cli.core.manifest import load_manifest, manifest_from_dict
-from expert_cli.inference.router import MAX_REPORTED, Router, RouterCandidate
-from expert_cli.inference.router_text import has_task_cue, is_question, normalize, tokenize
+from expert_cli.manifest.model import load_manifest, manifest_from_dict
+from expert_cli.routing.router import MAX_REPORTED, Router, RouterCandidate
+from expert_cli.routing.text import has_task_cue, is_question, normalize, tokenize
 
 SQL = RouterCandidate(
     name="expert-sql", description="Text to SQL query generation.", priority=0.85,
@@ -268,7 +268,7 @@ def test_routing_word_soups_is_deterministic(words):
 
 
 def test_exemplar_shortcut_for_frequent_terms_gives_exact_similarities(monkeypatch):
-    from expert_cli.inference import router_index
+    from expert_cli.routing import index as router_index
 
     sets = [[f"deploy the widget{i} service", f"restart widget{i} pods", "service status report"] for i in range(60)]
     terms = set(normalize("widget7 service pods"))

@@ -9,8 +9,8 @@ from __future__ import annotations
 import pytest
 
 from expert_cli.core.errors import MissingDependencyError
-from expert_cli.inference.router import Router, RouterCandidate
-from expert_cli.inference.router_semantic import SemanticScorer, candidate_texts, semantic_scorer_from_env
+from expert_cli.routing.router import Router, RouterCandidate
+from expert_cli.routing.semantic import SemanticScorer, candidate_texts, semantic_scorer_from_env
 
 WEATHER = RouterCandidate(name="expert-weather", description="Weather forecasts: rain, temperature and wind for a city")
 RECIPES = RouterCandidate(name="expert-recipes", description="Cooking recipes, ingredients and baking instructions",

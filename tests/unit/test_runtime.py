@@ -25,7 +25,7 @@ def adapters(tiny_model: Path, tmp_path_factory: pytest.TempPathFactory) -> dict
 
 @pytest.fixture
 def base(tiny_model: Path, adapters: dict[str, Path]):
-    from expert_cli.inference.runtime import BasePool
+    from expert_cli.runtime.pool import BasePool
 
     loaded = BasePool().get(tiny_model, device="cpu")
     for name in ("a", "b", "dora", "ia3", "pt", "ada", "kron", "kron-f"):
@@ -83,8 +83,8 @@ def test_composing_two_experts_differs_from_each(base):
 def test_base_is_loaded_once_for_many_experts(tiny_model, adapters, monkeypatch):
     import transformers
 
-    from expert_cli.inference.adapters import module_nbytes
-    from expert_cli.inference.runtime import BasePool
+    from expert_cli.runtime.adapters.layers import module_nbytes
+    from expert_cli.runtime.pool import BasePool
 
     calls = []
     real = transformers.AutoModelForCausalLM.from_pretrained
@@ -104,7 +104,7 @@ def test_base_is_loaded_once_for_many_experts(tiny_model, adapters, monkeypatch)
 def test_detaching_frees_the_slots_and_restores_plain_layers(base, tiny_model):
     from torch import nn
 
-    from expert_cli.inference.adapters import AdapterLinear
+    from expert_cli.runtime.adapters.layers import AdapterLinear
 
     base.activate("a")
     for name in list(base.adapters):
@@ -130,8 +130,8 @@ def test_same_logits_as_stock_peft_model(base, tiny_model, adapters, name):
 def test_same_greedy_tokens_as_stock_peft_generate(base, tiny_model, adapters, name):
     from peft import PeftModel
 
-    from expert_cli.inference.generation import BatchDecoder, RowRequest
-    from expert_cli.inference.sampling import resolve_decoding
+    from expert_cli.runtime.decoder import BatchDecoder, RowRequest
+    from expert_cli.runtime.sampling import resolve_decoding
 
     reference = PeftModel.from_pretrained(plain_model(tiny_model), adapters[name]).eval()
     ids = torch.tensor(PROMPT)
@@ -146,7 +146,7 @@ def test_same_greedy_tokens_as_stock_peft_generate(base, tiny_model, adapters, n
 def test_adapter_for_another_base_is_refused(tiny_model, tmp_path):
     from tiny_model import build_tiny_model
 
-    from expert_cli.inference.runtime import BasePool
+    from expert_cli.runtime.pool import BasePool
 
     wider = build_tiny_model(tmp_path / "wider", hidden=32)
     adapter = make_adapter(wider, tmp_path / "wide-adapter")
@@ -157,8 +157,8 @@ def test_adapter_for_another_base_is_refused(tiny_model, tmp_path):
 
 
 def test_manifest_rope_scaling_is_applied_to_the_base_config(tiny_model):
-    from expert_cli.inference.base_loading import rope_parameters
-    from expert_cli.inference.runtime import BasePool
+    from expert_cli.models.loading import rope_parameters
+    from expert_cli.runtime.pool import BasePool
 
     rope = {"type": "ntk-by-parts", "factor": 8.0, "max_position_embeddings": 4096,
             "original_max_position_embeddings": 512, "fine_grained": True, "_comment": "x"}
@@ -175,7 +175,7 @@ def test_manifest_rope_scaling_is_applied_to_the_base_config(tiny_model):
 
 
 def test_device_resolution():
-    from expert_cli.inference.device import resolve_placement
+    from expert_cli.models.device import resolve_placement
 
     assert resolve_placement("cpu").dtype == "float32"
     if not torch.cuda.is_available():
@@ -187,7 +187,7 @@ def test_device_resolution():
 
 
 def test_out_of_memory_becomes_an_expert_error_with_a_hint():
-    from expert_cli.inference.device import translate_oom
+    from expert_cli.models.device import translate_oom
 
     with pytest.raises(OutOfMemoryError) as caught, translate_oom("generating", "cuda:0"):
         raise RuntimeError("CUDA out of memory. Tried to allocate 2.00 GiB")
@@ -199,9 +199,9 @@ def test_out_of_memory_becomes_an_expert_error_with_a_hint():
 def test_soft_prompts_are_prepended_to_every_prompt_the_expert_answers(tiny_model, adapters, tmp_path):
     from peft import PeftModel
 
-    from expert_cli.inference.generation import BatchDecoder, RowRequest
-    from expert_cli.inference.runtime import BasePool
-    from expert_cli.inference.sampling import resolve_decoding
+    from expert_cli.runtime.decoder import BatchDecoder, RowRequest
+    from expert_cli.runtime.pool import BasePool
+    from expert_cli.runtime.sampling import resolve_decoding
 
     reference = PeftModel.from_pretrained(plain_model(tiny_model), adapters["a"]).eval()
     embed = reference.get_input_embeddings()
@@ -221,7 +221,7 @@ def test_soft_prompts_are_prepended_to_every_prompt_the_expert_answers(tiny_mode
 
 
 def test_a_text_soft_prompt_is_the_embedding_of_its_tokens(tiny_model, adapters, tmp_path):
-    from expert_cli.inference.runtime import BasePool
+    from expert_cli.runtime.pool import BasePool
 
     (tmp_path / "hint.bin").write_text("answer in SQL", encoding="utf-8")  # how the original read soft prompts
     base = BasePool().get(tiny_model, device="cpu")
@@ -233,7 +233,7 @@ def test_a_text_soft_prompt_is_the_embedding_of_its_tokens(tiny_model, adapters,
 
 
 def test_a_soft_prompt_for_another_base_is_refused(tiny_model, adapters, tmp_path):
-    from expert_cli.inference.runtime import BasePool
+    from expert_cli.runtime.pool import BasePool
 
     torch.save(torch.zeros(2, 7), tmp_path / "wide.pt")
     base = BasePool().get(tiny_model, device="cpu")

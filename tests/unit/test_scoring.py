@@ -1,4 +1,4 @@
-"""expert_cli.core.scoring and test_cases: every metric right and wrong, and every test-case file shape."""
+"""expert_cli.scoring.metrics and test_cases: every metric right and wrong, and every test-case file shape."""
 
 from __future__ import annotations
 
@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from expert_cli.core import query_execution
+from expert_cli.scoring import engines as query_execution
 from expert_cli.core.errors import DatasetError, ExpertError
-from expert_cli.core.scoring import TestCase, clean_prediction, load_test_cases, parse_test_case, score_case
+from expert_cli.scoring.metrics import TestCase, clean_prediction, load_test_cases, parse_test_case, score_case
 
 SQL_SETUP = [
     "CREATE TABLE employees (id INTEGER PRIMARY KEY, name TEXT, city TEXT, salary INTEGER);",
@@ -132,7 +132,7 @@ def test_cypher_execution_scores_bad_wrong_or_writing_queries_zero(prediction):
 
 
 def test_cypher_falls_back_to_structure_without_an_engine(monkeypatch):
-    monkeypatch.setattr("expert_cli.core.scoring.cypher_engine", lambda: None)
+    monkeypatch.setattr("expert_cli.scoring.metrics.cypher_engine", lambda: None)
     reference = "MATCH (p:Person) WHERE p.name = 'Ann' RETURN p.age"
     scored = score_case(case("cypher_execution", reference), 'match (x:Person)  where x.name = "Ann" return x.age;')
     assert scored.passed and scored.metric == "cypher_structure" and "no Cypher engine" in scored.detail

@@ -32,7 +32,7 @@ def experts(tiny_model: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[
 @pytest.fixture(autouse=True)
 def fresh_pool(monkeypatch: pytest.MonkeyPatch):
     """Each test gets its own process-wide pool, so base loads can be counted."""
-    from expert_cli.inference import runtime
+    from expert_cli.runtime import pool as runtime
 
     pool = runtime.BasePool()
     monkeypatch.setattr(runtime, "_DEFAULT_POOL", pool)
@@ -40,7 +40,7 @@ def fresh_pool(monkeypatch: pytest.MonkeyPatch):
 
 
 def test_sdk_imports_without_the_ml_stack():
-    code = ("import sys; from expert_cli import Expert, ExpertManager, Result; import expert_cli.sdk; "
+    code = ("import sys; from expert_cli import Expert, ExpertManager, Result; import expert_cli.sdk.expert; "
             "print(sorted(m for m in sys.modules if m.split('.')[0] in ('torch', 'transformers', 'peft')))")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=False)
     assert done.returncode == 0, done.stderr
@@ -92,7 +92,7 @@ def test_expert_from_a_package_is_extracted_once_into_the_cache(experts, tmp_pat
 
 def test_expert_by_installed_name(experts):
     from expert_cli import Expert
-    from expert_cli.core.registry import InstalledExpert, registry_transaction
+    from expert_cli.packages.registry import InstalledExpert, registry_transaction
 
     with registry_transaction() as registry:
         registry.add(InstalledExpert(name="expert-a", version="0.1.0", path=str(experts["a"])))
@@ -185,7 +185,7 @@ def test_a_failed_load_leaves_the_manager_unchanged(experts, tmp_path):
 
 
 def test_soft_prompt_files_are_found_at_their_path_flattened_or_missing(tiny_model, tmp_path):
-    from expert_cli.inference.experts import open_expert
+    from expert_cli.runtime.bundle import open_expert
 
     folder = make_expert(tiny_model, tmp_path / "styled", "expert-styled")
     manifest = json.loads((folder / "manifest.json").read_text())

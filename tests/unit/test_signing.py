@@ -13,9 +13,9 @@ from package_helpers import extract_plain, sha256, write_expert
 from expert_cli.core import paths
 from expert_cli.core.errors import SignatureError, UsageError
 from expert_cli.core.hashing import canonical_json, sha256_bytes
-from expert_cli.core.integrity import check_package_folder
-from expert_cli.core.packaging import build_package
-from expert_cli.core.signing import (
+from expert_cli.packages.integrity import check_package_folder
+from expert_cli.packages.build import build_package
+from expert_cli.packages.signing import (
     fingerprint,
     generate_keypair,
     load_private_key,

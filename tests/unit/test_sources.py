@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from expert_cli.core.errors import UsageError
-from expert_cli.core.sources import FILE, FOLDER, GIT, parse_source, split_ref
+from expert_cli.packages.install_source import FILE, FOLDER, GIT, parse_source, split_ref
 
 
 def _triple(source) -> tuple:

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from expert_cli.inference.templates import (
+from expert_cli.prompts.templates import (
     DEFAULT_SYSTEM,
     build_messages,
     build_prompt,

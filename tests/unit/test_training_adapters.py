@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from expert_cli.core.errors import TrainingError
-from expert_cli.core.manifest import AdapterSpec, SoftPromptSpec
-from expert_cli.training.adapters import build_peft_config, build_prompt_tuning_config, plan_adapter
+from expert_cli.manifest.model import AdapterSpec, SoftPromptSpec
+from expert_cli.training.peft_configs import build_peft_config, build_prompt_tuning_config, plan_adapter
 
 
 def spec(**data):

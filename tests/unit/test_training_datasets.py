@@ -9,7 +9,7 @@ import pytest
 from training_helpers import chat_rows, make_expert, write_jsonl
 
 from expert_cli.core.errors import DatasetError
-from expert_cli.core.manifest import load_manifest
+from expert_cli.manifest.model import load_manifest
 from expert_cli.training.dataset_report import inspect_dataset
 from expert_cli.training.datasets import load_training_data, read_examples, weighted_sample
 

@@ -19,7 +19,7 @@ def tokenizer_of(tiny_model):
 
 
 def test_instruction_rows_get_the_runtime_prompt(tiny_model):
-    from expert_cli.inference.templates import build_prompt
+    from expert_cli.prompts.templates import build_prompt
 
     tokenizer = tokenizer_of(tiny_model)
     row = example({"instruction": "list users", "input": "CREATE TABLE users (id INT);", "output": "SELECT"},

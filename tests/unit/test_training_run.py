@@ -10,7 +10,7 @@ import pytest
 from training_helpers import build_learnable_model, chat_rows, make_expert, write_jsonl
 
 from expert_cli.core.errors import DatasetError
-from expert_cli.core.manifest import model_slug
+from expert_cli.manifest.model import model_slug
 from expert_cli.training.trainer import TrainingInterrupted, TrainRequest, train_expert
 
 FIXTURE_MULTITASK = "datasets/expert-json-text_to_schema-test.multitask.jsonl"
@@ -62,7 +62,7 @@ def test_an_expert_of_another_adapter_family_trains_and_the_runtime_serves_it_as
         tmp_path, tiny_model, adapter):
     import torch
 
-    from expert_cli.inference.runtime import BasePool
+    from expert_cli.runtime.pool import BasePool
 
     expert = make_expert(tmp_path / "e", tiny_model, chat_rows(6), adapter=adapter)
     result = train(expert, max_steps=6)
@@ -84,10 +84,10 @@ def test_soft_prompts_train_ship_in_the_package_and_are_served(tmp_path, tiny_mo
     import torch
     from safetensors.torch import load_file
 
-    from expert_cli.core.installer import InstallOptions
-    from expert_cli.core.lifecycle import install_expert
-    from expert_cli.core.packaging import build_package
-    from expert_cli.sdk import Expert
+    from expert_cli.packages.staging import InstallOptions
+    from expert_cli.packages.install import install_expert
+    from expert_cli.packages.build import build_package
+    from expert_cli.sdk.expert import Expert
 
     expert = make_expert(tmp_path / "e", tiny_model, chat_rows(6), soft_prompts=[
         {"name": "style", "path": "soft_prompts/style.bin", "tokens": 4, "init_method": "random"}])
@@ -237,7 +237,7 @@ def test_training_really_learns_and_beats_the_bare_base(tmp_path):
     def exact_matches(model) -> int:
         hits = 0
         for question, answer in held_out:
-            from expert_cli.inference.templates import build_prompt
+            from expert_cli.prompts.templates import build_prompt
 
             prompt = build_prompt(tokenizer, question, None, capabilities=["database:sql"])
             ids = tokenizer(prompt, return_tensors="pt").input_ids

@@ -1,0 +1,191 @@
+"""Ed25519 keys and package signatures (``keygen``, ``sign``).
+
+The signed message keeps the original's format, with its bugs fixed: sorted ``path:sha256hex`` lines joined
+by ``\\n`` over every packaged file plus ``manifest.json``, whose hash is taken over the canonical JSON of the
+manifest without its ``integrity`` block (so adding the signature does not change what was signed).
+``sign`` records ``{publisher, signature_algorithm, pubkey, signature, created_at, files}`` in the
+manifest's ``integrity`` block, rewrites the archive (reproducibly) and its ``.sha256`` sidecar.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from expert_cli.core import paths
+from expert_cli.packages.archive import ArchiveEntry, extract_archive
+from expert_cli.core.errors import SignatureError, UsageError
+from expert_cli.core.files import atomic_write_text, replacing
+from expert_cli.core.hashing import canonical_json, sha256_bytes, write_sidecar
+from expert_cli.manifest.model import MANIFEST_FILE
+from expert_cli.core.progress import ProgressCallback
+
+ALGORITHM = "ed25519"
+KEY_PREFIX = "ed25519:"
+DEFAULT_KEY_NAME = "publisher.pem"
+
+
+@dataclass
+class KeyPair:
+    private_key: Path
+    public_key: Path
+    pubkey: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"private_key": str(self.private_key), "public_key": str(self.public_key), "pubkey": self.pubkey,
+                "fingerprint": fingerprint(self.pubkey)}
+
+
+@dataclass
+class SignResult:
+    path: Path
+    sha256: str
+    name: str
+    version: str
+    pubkey: str
+    files: int
+    signed_at: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"path": str(self.path), "sha256": self.sha256, "name": self.name, "version": self.version,
+                "pubkey": self.pubkey, "fingerprint": fingerprint(self.pubkey), "files": self.files,
+                "signed_at": self.signed_at}
+
+
+def public_key_path(private_key: Path) -> Path:
+    """``publisher.pem`` -> ``publisher.pub`` (the original's rule); a name without suffix gets ``.pub`` added."""
+    if private_key.suffix in (".pem", ".key"):
+        return private_key.with_suffix(".pub")
+    return private_key.with_name(private_key.name + ".pub")
+
+
+def pubkey_text(public_key: Any) -> str:
+    from cryptography.hazmat.primitives import serialization
+
+    raw = public_key.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
+    return KEY_PREFIX + raw.hex()
+
+
+def parse_pubkey(text: str) -> Any:
+    """An ``Ed25519PublicKey`` from ``ed25519:<64 hex>`` (or bare hex); SignatureError when malformed."""
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+
+    value = text.strip()
+    value = value[len(KEY_PREFIX):] if value.lower().startswith(KEY_PREFIX) else value
+    try:
+        raw = bytes.fromhex(value)
+        return Ed25519PublicKey.from_public_bytes(raw)
+    except ValueError:
+        raise SignatureError(f"`{text[:80]}` is not an Ed25519 public key (expected `ed25519:<64 hex digits>`)") from None
+
+
+def normalize_pubkey(text: str) -> str:
+    return pubkey_text(parse_pubkey(text))
+
+
+def fingerprint(pubkey: str) -> str:
+    """A short, stable id for a key: the first 16 hex digits of the SHA-256 of its 32 raw bytes."""
+    raw = bytes.fromhex(normalize_pubkey(pubkey)[len(KEY_PREFIX):])
+    return hashlib.sha256(raw).hexdigest()[:16]
+
+
+def generate_keypair(path: Path | None = None, force: bool = False) -> KeyPair:
+    """Write a new Ed25519 private key (PKCS#8 PEM, mode 0600) and its ``ed25519:<hex>`` public key."""
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    private_path = Path(path) if path is not None else paths.keys_dir() / DEFAULT_KEY_NAME
+    if private_path.is_dir() or not private_path.name:
+        raise UsageError(f"`{path}` is a folder; `-o` names the private key file to write",
+                         hint=f"e.g. `-o {private_path / DEFAULT_KEY_NAME}`")
+    public_path = public_key_path(private_path)
+    if not force and (private_path.exists() or public_path.exists()):
+        raise UsageError(f"`{private_path}` already exists; refusing to overwrite a key",
+                         hint="pass `--force` to replace it, or `-o` to choose another path")
+    key = Ed25519PrivateKey.generate()
+    pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                            serialization.NoEncryption())
+    text = pubkey_text(key.public_key())
+    _write_private(private_path, pem)
+    atomic_write_text(public_path, text + "\n")
+    return KeyPair(private_path, public_path, text)
+
+
+def _write_private(target: Path, data: bytes) -> None:
+    with replacing(target, "write the key", mode=0o600) as tmp:
+        tmp.write_bytes(data)
+
+
+def load_private_key(path: Path) -> Any:
+    """An ``Ed25519PrivateKey`` from a PEM file or the original's raw 32-byte key file."""
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    try:
+        data = Path(path).read_bytes()
+    except OSError as exc:
+        raise SignatureError(f"cannot read the key `{path}`: {exc.strerror or exc}",
+                             hint="create one with `expert-cli keygen`") from None
+    if len(data) == 32:
+        return Ed25519PrivateKey.from_private_bytes(data)
+    if data.strip().lower().startswith(KEY_PREFIX.encode()):
+        raise SignatureError(f"`{path}` is a public key; signing needs the private key",
+                             hint="pass the `.pem` file that `expert-cli keygen` wrote next to it") from None
+    try:
+        key = serialization.load_pem_private_key(data, password=None)
+    except (ValueError, TypeError) as exc:
+        reason = str(exc).split(". See ")[0].rstrip(".")  # cryptography appends a FAQ link
+        raise SignatureError(f"`{path}` is not an unencrypted PEM private key: {reason}",
+                             hint="create one with `expert-cli keygen`") from None
+    if not isinstance(key, Ed25519PrivateKey):
+        raise SignatureError(f"`{path}` is not an Ed25519 key", hint="create one with `expert-cli keygen`")
+    return key
+
+
+def manifest_digest(manifest_data: dict[str, Any]) -> str:
+    """SHA-256 of the canonical manifest without its ``integrity`` block."""
+    return sha256_bytes(canonical_json({k: v for k, v in manifest_data.items() if k != "integrity"}))
+
+
+def signed_hashes(file_hashes: dict[str, str], manifest_data: dict[str, Any]) -> dict[str, str]:
+    return dict(sorted({**file_hashes, MANIFEST_FILE: manifest_digest(manifest_data)}.items()))
+
+
+def signing_message(file_hashes: dict[str, str], manifest_data: dict[str, Any]) -> bytes:
+    """Sorted ``path:hex`` lines joined by ``\\n`` (no trailing newline), the manifest included."""
+    entries = signed_hashes(file_hashes, manifest_data)
+    return "\n".join(f"{name}:{digest}" for name, digest in entries.items()).encode("utf-8")
+
+
+def sign_package(package: Path, key_path: Path, publisher: str | None = None,
+                 progress: ProgressCallback | None = None) -> SignResult:
+    """Sign ``package`` in place with the key at ``key_path``; the files must match the manifest first."""
+    from expert_cli.packages.integrity import read_extracted_manifest, verify_files
+    from expert_cli.packages.build import write_package_file
+    from expert_cli.packages.registry import utc_now
+
+    key = load_private_key(key_path)
+    package = Path(package).absolute()
+    with tempfile.TemporaryDirectory(prefix="expert-sign-") as scratch:
+        folder = Path(scratch) / "package"
+        extract_archive(package, folder, progress=progress)
+        data = read_extracted_manifest(folder, package.name)
+        hashes = verify_files(folder, data, package.name, progress, require_map=False)
+        data["files"] = dict(sorted(hashes.items()))
+        data.pop("integrity", None)
+        signature = key.sign(signing_message(hashes, data))
+        pub = pubkey_text(key.public_key())
+        signed_at = utc_now()
+        author = data.get("author") if isinstance(data.get("author"), str) else None
+        data["integrity"] = {"publisher": publisher or author or "expert-cli", "signature_algorithm": ALGORITHM,
+                             "pubkey": pub, "signature": signature.hex(), "created_at": signed_at,
+                             "files": signed_hashes(hashes, data)}
+        blob = (json.dumps(data, indent=2, ensure_ascii=False) + "\n").encode("utf-8")
+        entries = [ArchiveEntry(MANIFEST_FILE, blob)] + [ArchiveEntry(n, folder / n) for n in sorted(hashes)]
+        digest = write_package_file(entries, package, progress)
+    write_sidecar(package, digest)
+    return SignResult(package, digest, str(data.get("name")), str(data.get("version")), pub, len(hashes), signed_at)

@@ -1,0 +1,113 @@
+"""Scoring one candidate from its matched features and similarities (see :mod:`expert_cli.routing.router`)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+
+from expert_cli.routing.features import Feature, as_code
+
+CORROBORATION = 0.5
+DESCRIPTION_CAP = 0.75
+EXEMPLAR_WEIGHT = 3.0
+EXEMPLAR_FLOOR = 0.2
+EXEMPLAR_STRONG = 0.65
+WEAK_QUORUM = 3  # this many distinct common-word keywords together count as strong evidence
+SEMANTIC_WEIGHT = 2.0  # the contribution at SEMANTIC_STRONG similarity (MiniLM cosine: related topics ~0.3-0.6)
+SEMANTIC_FLOOR = 0.15
+SEMANTIC_STRONG = 0.3
+NOTATION_WEIGHT = 1.25  # the expert's own notation in the prompt counts like one keyword written as code
+
+Hit = tuple[int, int, int]  # (feature id, start token, end token)
+
+
+class Scored:
+    """One candidate's score, whether it has strong evidence, the query spans it matched, and why."""
+
+    __slots__ = ("evidence", "index", "named", "notation", "score", "semantic", "similarity", "spans", "strong",
+                 "task_like")
+
+    def __init__(self, index: int, score: float, strong: bool, spans: list[tuple[int, int]],
+                 evidence: list[Feature], similarity: float, semantic: float, task_like: bool = False,
+                 named: bool = False, notation: Sequence[str] = ()) -> None:
+        self.index = index
+        self.named = named  # the prompt names this expert's domain (its name or a capability)
+        self.task_like = task_like  # code keywords, or the prompt reads like this expert's own prompts
+        self.score = score
+        self.strong = strong
+        self.spans = spans
+        self.evidence = evidence
+        self.similarity = similarity
+        self.semantic = semantic
+        self.notation = notation
+
+    @property
+    def reasons(self) -> list[str]:
+        """Readable reasons, built only for the candidates a decision reports."""
+        reasons = [feature.describe() for feature in self.evidence]
+        if self.notation:
+            reasons.append("its notation (" + " ".join(self.notation) + ")")
+        if self.similarity:
+            reasons.append(f"exemplar similarity {self.similarity:.2f}")
+        if self.semantic:
+            reasons.append(f"semantic similarity {self.semantic:.2f}")
+        return reasons
+
+
+def score_candidate(index: int, hits: Iterable[Hit], features: Sequence[Feature], similarity: float,
+                    semantic: float, priority_factor: float, capitals: frozenset[int] = frozenset(),
+                    notation: Sequence[str] = ()) -> Scored:
+    """Sum the evidence: per query span the best feature fully, the others on it at half (all of them at
+    half for a span inside a longer matched one: "find" inside "find all"); then penalties."""
+    seen: set[int] = set()
+    spans: dict[tuple[int, int], list] = {}  # span -> [best weight, other weights, strong]
+    evidence: list[Feature] = []
+    penalty = description = handoff = 0.0
+    code = named = False
+    for feature_id, start, end in hits:
+        if feature_id in seen:
+            continue
+        seen.add(feature_id)
+        feature = features[feature_id]
+        kind = feature.kind
+        if kind == "keyword" and not feature.strong and start in capitals:
+            feature = as_code(feature) or feature
+            code = code or feature.kind == "code"
+        evidence.append(feature)
+        if kind == "exclude":
+            penalty += feature.weight
+            continue
+        if kind == "handoff":
+            handoff += feature.weight
+            continue
+        named = named or kind == "name" or kind == "capability"
+        if kind == "description":
+            description += feature.weight
+            continue
+        weight = feature.weight
+        entry = spans.get((start, end))
+        if entry is None:
+            spans[(start, end)] = [weight, 0.0, feature.strong]
+        else:
+            entry[1] += min(weight, entry[0])
+            entry[0] = max(weight, entry[0])
+            entry[2] = entry[2] or feature.strong
+    total = min(description, DESCRIPTION_CAP)
+    strong_spans = []
+    for span, (best, others, strong) in spans.items():
+        inside = any(o[0] <= span[0] and span[1] <= o[1] and o != span for o in spans) if len(spans) > 1 else False
+        total += CORROBORATION * (best + others) if inside else best + CORROBORATION * others
+        if strong:
+            strong_spans.append(span)
+    if similarity > EXEMPLAR_FLOOR:
+        total += EXEMPLAR_WEIGHT * (similarity - EXEMPLAR_FLOOR) / (1.0 - EXEMPLAR_FLOOR)
+    if semantic > SEMANTIC_FLOOR:
+        total += SEMANTIC_WEIGHT * semantic / SEMANTIC_STRONG
+    if notation:
+        total += NOTATION_WEIGHT
+    if handoff and not named:
+        penalty += handoff
+    like_training = similarity >= EXEMPLAR_STRONG or semantic >= SEMANTIC_STRONG
+    strong = bool(strong_spans) or len(spans) >= WEAK_QUORUM or like_training or bool(notation)
+    strong_spans.sort()
+    return Scored(index, (total - penalty) * priority_factor, strong, strong_spans, evidence, similarity, semantic,
+                  code or like_training or bool(notation), named, notation)

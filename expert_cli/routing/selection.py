@@ -1,0 +1,90 @@
+"""Choosing experts from scored candidates, and the weights for composing them.
+
+1. A candidate qualifies with at least one strong piece of evidence and a score of at least
+   ``MIN_SCORE``; a prompt phrased as a question or an explanation request needs ``QUESTION_MIN_SCORE``.
+2. A knowledge question (question form, and nothing in it that asks for a query, code or a fix or points
+   at given text: see ``router_text.has_task_cue``) goes to the base model, unless the prompt writes an
+   expert's keywords as code (``MATCH ... RETURN``) or reads like that expert's own training prompts
+   (high exemplar or semantic similarity): a question-answering expert gets its questions.
+   No candidate qualifies -> the base model answers too.
+3. When the prompt names some qualifying experts' domains (their name or a capability value, e.g.
+   "a Cypher query"), only those can be chosen. The best candidate is chosen; others join (up to
+   ``max_experts``) when the prompt clearly spans their domain too: they qualify, score at least
+   ``SECONDARY_SHARE`` of the best, the prompt names their domain, and they have strong evidence on words
+   that no already chosen expert matched.
+4. Weights are proportional to the scores, rounded to 4 places, and sum to exactly 1.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from expert_cli.routing.scores import Scored
+
+MIN_SCORE = 1.25
+QUESTION_MIN_SCORE = 2.0
+SECONDARY_SHARE = 0.25
+CHOSEN = "chosen"
+NOT_STRONG = "not chosen: no strong evidence (common words or weak similarity only)"
+KNOWLEDGE = "not chosen: a knowledge question with no task for an expert (the base model answers)"
+
+
+def choose(scored: Sequence[Scored], question: bool, knowledge: bool,
+           max_experts: int) -> tuple[list[Scored], list[str]]:
+    """The chosen entries (best first) and a verdict for every entry of ``scored`` (sorted best first)."""
+    threshold = QUESTION_MIN_SCORE if question else MIN_SCORE
+    verdicts = [_qualify(entry, threshold, question, knowledge) for entry in scored]
+    named_present = any(v is None and e.named for e, v in zip(scored, verdicts))
+    chosen: list[Scored] = []
+    claimed: list[tuple[int, int]] = []
+    for position, entry in enumerate(scored):
+        if verdicts[position] is None:
+            verdicts[position] = _select(entry, chosen, claimed, named_present, max_experts)
+        if verdicts[position] == CHOSEN:
+            chosen.append(entry)
+            claimed.extend(entry.spans)
+    return chosen, [verdict or CHOSEN for verdict in verdicts]
+
+
+def _qualify(entry: Scored, threshold: float, question: bool, knowledge: bool) -> str | None:
+    """Why ``entry`` cannot be chosen on its own merits, or None when it qualifies."""
+    if knowledge and not entry.task_like:
+        return KNOWLEDGE
+    if not entry.strong:
+        return NOT_STRONG
+    if entry.score < threshold:
+        return f"not chosen: score below {threshold:g}, needed for {'a question' if question else 'a task'}"
+    return None
+
+
+def _select(entry: Scored, chosen: list[Scored], claimed: list[tuple[int, int]], named_present: bool,
+            max_experts: int) -> str:
+    if named_present and not entry.named:
+        return "not chosen: the prompt names other experts' domains, not this one's"
+    if not chosen:
+        return CHOSEN
+    if len(chosen) >= max_experts:
+        return f"not chosen: {max_experts} experts already chosen"
+    if entry.score < SECONDARY_SHARE * chosen[0].score:
+        return f"not chosen: score below {SECONDARY_SHARE:.0%} of the best"
+    if not entry.named:
+        return "not chosen: a second expert joins only when the prompt names its domain too"
+    if all(_overlaps(span, claimed) for span in entry.spans):
+        return "not chosen: no words of its own beyond the chosen experts"
+    return CHOSEN
+
+
+def _overlaps(span: tuple[int, int], claimed: list[tuple[int, int]]) -> bool:
+    return any(span[0] < end and start < span[1] for start, end in claimed)
+
+
+def composition_weights(names: Sequence[str], scores: Sequence[float]) -> dict[str, float]:
+    """Weights proportional to ``scores``, rounded to 4 places; the last takes the remainder (sum 1)."""
+    if not names:
+        return {}
+    if sum(scores) <= 0:
+        scores = [1.0] * len(names)
+    total = sum(scores)
+    rounded = [round(score / total, 4) for score in scores]
+    rounded[-1] = round(1.0 - sum(rounded[:-1]), 4)
+    return dict(zip(names, rounded))

@@ -1,0 +1,1 @@
+"""Adapter methods applied unmerged on a shared base model."""

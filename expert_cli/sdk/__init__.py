@@ -1,0 +1,1 @@
+"""The application layer: everything above it (the CLI, scripts, the server) goes through here."""

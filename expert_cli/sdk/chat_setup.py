@@ -1,0 +1,125 @@
+"""What a chat runs on: the chosen installed experts, their shared base model, and a router among them.
+
+Pure Python at import (no torch): every check here runs before any model is loaded, so a wrong expert name,
+experts on different base models, or a base model missing offline fails at once with an ``error:`` line.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from expert_cli.core.errors import NotInstalledError, UsageError
+from expert_cli.packages.registry import InstalledExpert, read_registry
+from expert_cli.core.specs import parse_expert_spec
+
+
+@dataclass
+class ChatSettings:
+    """How to chat. ``experts``: specs as typed (``sql``, ``neo4j@0.2.0``); None with ``base_model`` alone
+    chats with the bare base; None otherwise uses every installed expert (latest versions).
+
+    ``base_model``: with no experts, the base model to chat with; with experts, where to read their (shared)
+    base model from (a folder or id of that same model). ``overrides``: decoding settings that win over the
+    manifests (``max_tokens``, ``temperature``, ``top_p``, ``top_k``; None values are ignored).
+    ``json_schema``: every answer is a JSON document this JSON Schema accepts (it replaces the experts'
+    grammars, and constrains the bare base too). ``progress``: False turns off the model loaders' progress bars.
+    """
+
+    experts: list[str] | None = None
+    base_model: str | None = None
+    device: str | None = None
+    route: bool = True
+    grammar: bool = True
+    json_schema: dict[str, Any] | None = None
+    show_reasoning: bool = False
+    progress: bool = True
+    overrides: dict[str, Any] = field(default_factory=dict)
+
+    def given_overrides(self) -> dict[str, Any]:
+        return {key: value for key, value in self.overrides.items() if value is not None}
+
+
+@dataclass
+class ChatSetup:
+    """The experts (in the order given, or by name), the base model's name and folder, the router."""
+
+    experts: list[InstalledExpert]
+    base_model: str
+    base_path: Path
+    router: Any = None  # an expert_cli.routing.router.Router, or None (no experts, or routing off)
+    warnings: list[str] = field(default_factory=list)
+
+
+def split_expert_list(text: str) -> list[str]:
+    """``"sql, neo4j@0.2.0"`` -> ``["sql", "neo4j@0.2.0"]`` (empty items dropped)."""
+    return [item.strip() for item in text.split(",") if item.strip()]
+
+
+def prepare_chat(settings: ChatSettings) -> ChatSetup:
+    """Check the settings and find everything the chat needs, without loading any model."""
+    from expert_cli.models.resolve import resolve_base_model
+    from expert_cli.runtime.sampling import resolve_decoding
+
+    resolve_decoding(None, settings.given_overrides())  # bad values are usage errors before anything loads
+    experts = choose_experts(settings.experts, settings.base_model)
+    base_model = shared_base_model(experts, settings.base_model) if experts else settings.base_model
+    setup = ChatSetup(experts, base_model, resolve_base_model(base_model))
+    if experts and settings.route:
+        setup.router, setup.warnings = build_router(experts)
+    return setup
+
+
+def choose_experts(specs: Sequence[str] | None, base_model: str | None) -> list[InstalledExpert]:
+    """The installed experts named by ``specs``; all installed ones (latest versions) when ``specs`` is None,
+    unless a bare ``base_model`` is asked for."""
+    registry = read_registry()
+    if specs is None:
+        if base_model is not None:
+            return []
+        entries = [entry for entry in (registry.find(name) for name in registry.names()) if entry is not None]
+        if not entries:
+            raise NotInstalledError("no experts are installed, so there is nothing to chat with",
+                                    hint="install one with `expert-cli install <file.expert | folder | git-url>`, "
+                                         "or chat with a bare base model: `--base-model Qwen/Qwen3-0.6B`")
+        return entries
+    if not specs:
+        raise UsageError("`--experts` names no expert", hint="pass names such as `--experts sql,neo4j`, or `--all`")
+    entries = []
+    for text in specs:
+        spec = parse_expert_spec(text)
+        entry = registry.get(spec.name, spec.version)
+        if any(other.name == entry.name for other in entries):
+            raise UsageError(f"expert `{entry.name}` is named more than once",
+                             hint="name each expert once (one version of it)")
+        entries.append(entry)
+    return entries
+
+
+def shared_base_model(experts: Sequence[InstalledExpert], given: str | None = None) -> str:
+    """The one base model every expert was installed for (``given``, a ``--base-model``, wins when set);
+    a clear error when they differ."""
+    recorded = list(dict.fromkeys(entry.base_model for entry in experts if entry.base_model))
+    if len(recorded) > 1:
+        listed = ", ".join(f"`{entry.spec}` (`{entry.base_model}`)" for entry in experts)
+        raise UsageError(f"the experts are trained on different base models and cannot share one chat: {listed}",
+                         hint="choose experts of one base model with `--experts a,b`")
+    if given:
+        return given
+    missing = next((entry for entry in experts if not entry.base_model), None)
+    if missing is not None:
+        raise UsageError(f"the registry records no base model for `{missing.spec}`",
+                         hint="reinstall it with `expert-cli install <source> --force`, or pass `--base-model`")
+    return recorded[0]
+
+
+def build_router(experts: Sequence[InstalledExpert]) -> tuple[Any, list[str]]:
+    """A router among ``experts``, from their manifests and ``routing_exemplars.json``; and read warnings."""
+    from expert_cli.routing.router import Router
+    from expert_cli.routing.semantic import semantic_scorer_from_env
+    from expert_cli.routing.candidates import installed_candidates
+
+    routing = installed_candidates([entry.spec for entry in experts])
+    return Router(routing.candidates, semantic=semantic_scorer_from_env()), routing.warnings
