@@ -23,10 +23,11 @@ from expert_cli.core.errors import (
 
 __version__ = "0.1.0"
 
-_SDK_NAMES = ("Expert", "ExpertManager", "Result")
+_SDK_MODULES = {"Expert": "expert_cli.sdk.expert", "ExpertManager": "expert_cli.sdk.manager",
+                "Result": "expert_cli.sdk.expert"}
 
 __all__ = [
-    "Expert",  # these three (_SDK_NAMES) load lazily: importing expert_cli stays cheap
+    "Expert",  # these three (_SDK_MODULES) load lazily: importing expert_cli stays cheap
     "ExpertError",
     "ExpertManager",
     "GrammarError",
@@ -40,8 +41,8 @@ __all__ = [
 
 
 def __getattr__(name: str) -> Any:
-    if name in _SDK_NAMES:
-        from expert_cli.sdk import expert as sdk
+    if name in _SDK_MODULES:
+        import importlib
 
-        return getattr(sdk, name)
+        return getattr(importlib.import_module(_SDK_MODULES[name]), name)
     raise AttributeError(f"module 'expert_cli' has no attribute {name!r}")

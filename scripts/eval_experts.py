@@ -24,7 +24,8 @@ from typing import Any
 
 from expert_cli.core.errors import ExpertError
 from expert_cli.manifest.model import Manifest, load_manifest
-from expert_cli.sdk.evaluation import Evaluation, evaluate_expert, load_eval_cases, reference_router
+from expert_cli.sdk.evaluation import Evaluation, evaluate_expert, load_eval_cases
+from expert_cli.sdk.routing import reference_router
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 

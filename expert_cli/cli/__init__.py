@@ -1,21 +1,73 @@
-"""The ``expert-cli`` command line: thin Typer commands over :mod:`expert_cli.core`.
+"""The ``expert-cli`` command line: thin Typer commands over :mod:`expert_cli.sdk`.
 
-Each command lives in its own module and registers itself on the shared app when imported here.
-Importing this package must stay cheap: no torch, transformers, peft, trl or datasets.
+Each command is a function in its own module; the table below registers them, in the order ``--help``
+lists them. Importing this package must stay cheap: no torch, transformers, peft, trl or datasets.
 """
 
 from __future__ import annotations
 
-from expert_cli.cli._app import app
+from collections.abc import Callable
+from typing import Any
 
-# Importing a command module registers its command; the order here is the order of `--help`.
-# isort: off
-from expert_cli.cli import chat, list_cmd, route, validate  # noqa: F401
-from expert_cli.cli import install, keygen, package, sign, trust, uninstall, update, verify  # noqa: F401
-from expert_cli.cli import dataset, train  # noqa: F401
-# isort: on
+import typer
 
-__all__ = ["app", "main"]
+from expert_cli.cli import (
+    chat,
+    dataset,
+    install,
+    keygen,
+    list_cmd,
+    package,
+    route,
+    sign,
+    train,
+    trust,
+    uninstall,
+    update,
+    validate,
+    verify,
+)
+from expert_cli.cli._app import new_group
+
+Command = Callable[..., Any]
+Group = tuple[str, tuple[tuple[str, Command], ...]]  # (help, sub-commands)
+
+COMMANDS: tuple[tuple[str, Command | Group], ...] = (
+    ("chat", chat.chat_command),
+    ("list", list_cmd.list_command),
+    ("route", route.route_command),
+    ("validate", validate.validate_command),
+    ("install", install.install_command),
+    ("keygen", keygen.keygen_command),
+    ("package", package.package_command),
+    ("sign", sign.sign_command),
+    ("trust", (trust.HELP, (("add", trust.add_command), ("list", trust.list_command), ("rm", trust.rm_command)))),
+    ("uninstall", uninstall.uninstall_command),
+    ("update", update.update_command),
+    ("verify", verify.verify_command),
+    ("dataset", (dataset.HELP, (("validate", dataset.validate_command), ("stats", dataset.stats_command)))),
+    ("train", train.train_command),
+)
+
+
+def build_app() -> typer.Typer:
+    """The ``expert-cli`` application from :data:`COMMANDS`."""
+    root = new_group("expert-cli", "Train, package, sign, install and chat with runtime-composable PEFT experts.")
+    for name, entry in COMMANDS:
+        if callable(entry):
+            root.command(name)(entry)
+            continue
+        help_text, commands = entry
+        group = new_group(name, help_text)
+        for sub_name, command in commands:
+            group.command(sub_name)(command)
+        root.add_typer(group, name=name)
+    return root
+
+
+app = build_app()
+
+__all__ = ["COMMANDS", "app", "build_app", "main"]
 
 
 def main() -> None:

@@ -6,18 +6,17 @@ Typer and rich live in ``expert_cli.cli`` and nowhere else.
 from __future__ import annotations
 
 import contextlib
-import functools
 import json
 import os
 import re
 import sys
-from collections.abc import Callable, Iterator
-from typing import IO, TYPE_CHECKING, Any, TypeVar
+from collections.abc import Iterator
+from typing import IO, TYPE_CHECKING, Any
 
 import typer
 from typer.core import TyperGroup
 
-from expert_cli.core.errors import ExpertError
+from expert_cli.core.errors import ExitCode, ExpertError
 
 if TYPE_CHECKING:  # rich is imported when a console is first needed: it costs ~20 ms at start-up
     from rich.console import Console
@@ -71,7 +70,8 @@ class CommandGroup(TyperGroup):
             return super().make_context(info_name, args, parent=parent, **extra)
 
     def invoke(self, ctx: Any) -> Any:
-        with plain_usage_errors(ctx):
+        """The one error boundary: every command (and sub-command) of the group runs inside it."""
+        with plain_usage_errors(ctx), rendered_errors():
             return super().invoke(ctx)
 
     def resolve_command(self, ctx: Any, args: list[str]) -> Any:
@@ -90,20 +90,21 @@ class CommandGroup(TyperGroup):
                 formatter.write_dl(rows)
 
 
-app = typer.Typer(
-    cls=CommandGroup,
-    name="expert-cli",
-    help="Train, package, sign, install and chat with runtime-composable PEFT experts.",
-    no_args_is_help=True,
-    add_completion=False,
-    # Plain help and usage errors: typer's rich formatter imports rich.markdown, pygments and rich.traceback,
-    # about 40 ms of every `--help`; the plain text says the same.
-    rich_markup_mode=None,
-    pretty_exceptions_enable=False,
-    context_settings={"help_option_names": ["-h", "--help"]},
-)
+def new_group(name: str, help_text: str) -> typer.Typer:
+    """A command group with plain help, the project's usage errors and the error boundary."""
+    return typer.Typer(
+        cls=CommandGroup,
+        name=name,
+        help=help_text,
+        no_args_is_help=True,
+        add_completion=False,
+        # Plain help and usage errors: typer's rich formatter imports rich.markdown, pygments and
+        # rich.traceback, about 40 ms of every `--help`; the plain text says the same.
+        rich_markup_mode=None,
+        pretty_exceptions_enable=False,
+        context_settings={"help_option_names": ["-h", "--help"]},
+    )
 
-F = TypeVar("F", bound=Callable[..., Any])
 PIPE_WIDTH = 4096  # stdout tables when stdout is not a terminal: never folded
 
 
@@ -130,25 +131,24 @@ def debug_enabled() -> bool:
     return os.environ.get("EXPERT_DEBUG", "") not in ("", "0", "false")
 
 
-def handle_errors(func: F) -> F:
-    """Render :class:`ExpertError` as ``error:``/``hint:`` lines on stderr and exit with its code."""
+@contextlib.contextmanager
+def rendered_errors() -> Iterator[None]:
+    """:class:`ExpertError` as ``error:``/``hint:`` lines on stderr and its exit code; Ctrl-C exits 130.
 
-    @functools.wraps(func)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        try:
-            return func(*args, **kwargs)
-        except ExpertError as exc:
-            if debug_enabled():
-                import traceback
+    Anything else is a bug and keeps its traceback. ``EXPERT_DEBUG=1`` shows the traceback of every error.
+    """
+    try:
+        yield
+    except ExpertError as exc:
+        if debug_enabled():
+            import traceback
 
-                traceback.print_exc()
-            print_error(exc.message, exc.hint)
-            raise typer.Exit(exc.exit_code) from None
-        except KeyboardInterrupt:
-            print_error("interrupted")
-            raise typer.Exit(130) from None
-
-    return wrapper  # type: ignore[return-value]
+            traceback.print_exc()
+        print_error(exc.message, exc.hint)
+        raise typer.Exit(exc.exit_code) from None
+    except KeyboardInterrupt:
+        print_error("interrupted")
+        raise typer.Exit(ExitCode.INTERRUPTED) from None
 
 
 def print_error(message: str, hint: str | None = None) -> None:

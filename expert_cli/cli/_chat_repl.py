@@ -10,6 +10,8 @@ import sys
 from typing import TYPE_CHECKING
 
 from expert_cli.cli._app import print_error
+from expert_cli.cli._chat_output import describe_composition, print_answer, write_debug
+from expert_cli.cli.route import render_decision
 from expert_cli.core.errors import ExpertError
 
 if TYPE_CHECKING:
@@ -70,22 +72,7 @@ def read_line() -> str | None:
 
 
 def answer(session: ChatSession, text: str, *, stream: bool, debug: bool) -> None:
-    from expert_cli.cli.chat import write_debug
-
-    if stream:
-        chat_stream = session.stream(text)
-        try:
-            for piece in chat_stream:
-                sys.stdout.write(piece)
-                sys.stdout.flush()
-        except KeyboardInterrupt:
-            say("\n[stopped]")
-        reply = chat_stream.close()
-        sys.stdout.write("\n")
-    else:
-        reply = session.ask(text)
-        sys.stdout.write(reply.answer + "\n")
-    sys.stdout.flush()
+    reply = print_answer(session, text, stream=stream, stop_on_interrupt=True)
     if debug:
         write_debug(reply)
 
@@ -113,7 +100,7 @@ def run_command(session: ChatSession, line: str) -> bool:
 
 
 def force(session: ChatSession, argument: str) -> None:
-    from expert_cli.sdk.chat_setup import split_expert_list
+    from expert_cli.sdk.installed import split_expert_list
 
     word = argument.lower()
     if word == "auto":
@@ -139,9 +126,6 @@ def show_experts(session: ChatSession) -> None:
 
 
 def show_route(session: ChatSession) -> None:
-    from expert_cli.cli.chat import describe_composition
-    from expert_cli.cli.route import render_decision
-
     reply = session.last
     if reply is None:
         say("no prompt answered yet")

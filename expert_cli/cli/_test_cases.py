@@ -15,13 +15,11 @@ MARK = {True: "✓", False: "✗"}
 def run_and_render(target: Path, cases_file: Path, cases: list[Any], base_model: str | None,
                    json_output: bool) -> Any:
     """Run the (loaded) test cases; print the text rendering unless ``json_output``. Returns the result."""
-    from expert_cli.sdk.test_runs import run_test_suite
+    from expert_cli.sdk.validation import quiet_model_loading, run_test_suite
 
     wanted = progress_wanted(json_output=json_output)
     if not wanted:  # transformers' own `Loading weights` bars too
-        from expert_cli.models.loading import disable_loading_progress
-
-        disable_loading_progress()
+        quiet_model_loading()
     with progress_bar(wanted) as progress:
         result = run_test_suite(target, cases_file, base_model=base_model, progress=progress, cases=cases)
     if not json_output:

@@ -8,16 +8,15 @@ from typing import TYPE_CHECKING
 
 import typer
 
-from expert_cli.cli._app import app, handle_errors, print_json, print_warning
+from expert_cli.cli._app import print_json, print_warning
+from expert_cli.cli._chat_output import print_answer, write_debug
 from expert_cli.cli._progress import progress_wanted
 from expert_cli.core.errors import UsageError
 
 if TYPE_CHECKING:
-    from expert_cli.sdk.conversation import ChatReply, ChatSession
+    from expert_cli.sdk.conversation import ChatSession
 
 
-@app.command("chat")
-@handle_errors
 def chat_command(
     experts: str | None = typer.Option(
         None, "--experts", help="Installed experts to chat with, comma-separated (sql,neo4j@0.2.0)."),
@@ -59,9 +58,8 @@ def chat_command(
       3. The other experts add only their adapters, scaled by their weights.
       4. The bare base model uses its chat template, default decoding and no grammar (but --json-schema).
     """
-    from expert_cli.sdk.conversation import ChatSettings, open_chat
-    from expert_cli.sdk.chat_setup import split_expert_list
-    from expert_cli.runtime.grammar import read_json_schema
+    from expert_cli.sdk.conversation import ChatSettings, open_chat, read_json_schema
+    from expert_cli.sdk.installed import split_expert_list
 
     if experts is not None and all_experts:
         raise UsageError("`--experts` and `--all` cannot be used together", hint="pass one of them")
@@ -104,48 +102,11 @@ def one_shot_prompt(prompt: str | None, interactive: bool) -> str | None:
 
 def answer_once(session: ChatSession, text: str, *, stream: bool, json_output: bool, debug: bool) -> None:
     """Only the answer on stdout (or the JSON document); routing and timing on stderr with ``--debug``."""
-    if stream and not json_output:
-        chat_stream = session.stream(text)
-        try:
-            for piece in chat_stream:
-                sys.stdout.write(piece)
-                sys.stdout.flush()
-        finally:
-            reply = chat_stream.close()
-            sys.stdout.write("\n")
-            sys.stdout.flush()
-    else:
+    if json_output:
         reply = session.ask(text)
+    else:
+        reply = print_answer(session, text, stream=stream)
     if debug:
         write_debug(reply)
     if json_output:
         print_json(reply.to_dict())
-    elif not stream:
-        sys.stdout.write(reply.answer + "\n")
-        sys.stdout.flush()
-
-
-def describe_composition(reply: ChatReply) -> str:
-    if not reply.experts:
-        return f"experts: none, the base model `{reply.base_model}` answers"
-    parts = [f"{name}@{reply.versions.get(name, '?')} (weight {weight:g})" for name, weight in reply.weights.items()]
-    return f"experts ({reply.mode}): " + ", ".join(parts)
-
-
-def write_debug(reply: ChatReply) -> None:
-    """The routing decision with its reasons, the composition and the timing, on stderr."""
-    from expert_cli.cli.route import render_decision
-
-    lines = []
-    if reply.decision is not None:
-        lines += [f"route: {line}" for line in render_decision(reply.decision).splitlines()]
-    lines.append(describe_composition(reply))
-    timing = reply.timing
-    speed = reply.tokens / timing["generation_s"] if timing.get("generation_s") else 0.0
-    lines.append(f"timing: route {timing.get('route_ms', 0):.3f} ms, load {timing.get('load_s', 0):.3f} s, "
-                 f"generation {timing.get('generation_s', 0):.3f} s, total {reply.latency_s:.3f} s")
-    lines.append(f"tokens: {reply.prompt_tokens} prompt, {reply.tokens} answer ({speed:.1f}/s), "
-                 f"finish {reply.finish_reason}" + (f", {reply.history_dropped} old exchanges dropped"
-                                                     if reply.history_dropped else ""))
-    sys.stderr.write("\n".join(lines) + "\n")
-    sys.stderr.flush()

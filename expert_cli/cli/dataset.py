@@ -4,22 +4,21 @@ from __future__ import annotations
 
 import typer
 
-from expert_cli.cli._app import CommandGroup, app, handle_errors, print_json
+from expert_cli.cli._app import print_json
+from expert_cli.core.errors import ExitCode
 
-dataset_app = typer.Typer(name="dataset", cls=CommandGroup, help="Check and describe training datasets.", no_args_is_help=True)
-app.add_typer(dataset_app, name="dataset")
+HELP = "Check and describe training datasets."
+
 
 TARGET_HELP = "A dataset file (.jsonl/.json/.csv/.parquet), a Hugging Face id, or an expert folder / manifest."
 
 
-@dataset_app.command("validate")
-@handle_errors
 def validate_command(
     target: str = typer.Argument(..., help=TARGET_HELP),
     json_output: bool = typer.Option(False, "--json", help="Print the report as one JSON document."),
 ) -> None:
     """Check every row; each problem is reported as `file:line: what is wrong`. Exit 1 when any is found."""
-    from expert_cli.training.dataset_report import MAX_PROBLEMS_SHOWN, inspect_dataset
+    from expert_cli.sdk.training import MAX_PROBLEMS_SHOWN, inspect_dataset
 
     report = inspect_dataset(target)
     if json_output:
@@ -34,17 +33,15 @@ def validate_command(
                      f"{len(report.problems)} problem(s)")
         typer.echo("\n".join(lines))
     if not report.ok:
-        raise typer.Exit(1)
+        raise typer.Exit(ExitCode.FAILURE)
 
 
-@dataset_app.command("stats")
-@handle_errors
 def stats_command(
     target: str = typer.Argument(..., help=TARGET_HELP),
     json_output: bool = typer.Option(False, "--json", help="Print the numbers as one JSON document."),
 ) -> None:
     """Rows, formats, tasks, where the loss goes, and prompt/answer lengths (characters)."""
-    from expert_cli.training.dataset_report import inspect_dataset
+    from expert_cli.sdk.training import inspect_dataset
 
     report = inspect_dataset(target)
     document = report.to_dict()

@@ -3,27 +3,13 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import typer
 
-from expert_cli.cli._app import app, handle_errors, print_json, print_success, print_warning
+from expert_cli.cli._app import print_json, print_success, print_warning
 from expert_cli.cli._progress import progress_bar, progress_wanted
 
-if TYPE_CHECKING:
-    from expert_cli.packages.staging import InstallOptions
 
-
-def trust_options(allow_unsigned: bool, trust_key: list[Path] | None, model: str | None = None,
-                  force: bool = False) -> InstallOptions:
-    from expert_cli.packages.staging import InstallOptions
-
-    return InstallOptions(force=force, allow_unsigned=allow_unsigned,
-                          trust_keys=tuple(str(k) for k in trust_key or ()), model=model)
-
-
-@app.command("install")
-@handle_errors
 def install_command(
     source: str = typer.Argument(..., help="A .expert file, an expert folder, or a Git URL (git+https://...@v0.2.0)."),
     force: bool = typer.Option(False, "--force", help="Reinstall when this version is already installed."),
@@ -34,9 +20,9 @@ def install_command(
     quiet: bool = typer.Option(False, "-q", "--quiet", help="No progress bar."),
 ) -> None:
     """Install an expert; nothing unverified is installed and nothing half-done is registered."""
-    from expert_cli.packages.install import install_expert
+    from expert_cli.sdk.packages import install_expert, install_options
 
-    options = trust_options(allow_unsigned, trust_key, model, force)
+    options = install_options(force=force, allow_unsigned=allow_unsigned, trust_keys=trust_key or (), model=model)
     with progress_bar(progress_wanted(quiet=quiet, json_output=json_output)) as progress:
         result = install_expert(source, options, progress)
     if json_output:

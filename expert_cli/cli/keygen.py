@@ -6,11 +6,9 @@ from pathlib import Path
 
 import typer
 
-from expert_cli.cli._app import app, handle_errors, print_json, print_success
+from expert_cli.cli._app import print_json, print_success
 
 
-@app.command("keygen")
-@handle_errors
 def keygen_command(
     output: Path | None = typer.Option(None, "-o", "--output",
                                           help="Private key path (default: $EXPERT_HOME/keys/publisher.pem)."),
@@ -18,7 +16,7 @@ def keygen_command(
     json_output: bool = typer.Option(False, "--json", help="Print the result as one JSON document."),
 ) -> None:
     """Create an Ed25519 key pair: a PEM private key (mode 0600) and KEY.pub (ed25519:<hex>)."""
-    from expert_cli.packages.signing import generate_keypair
+    from expert_cli.sdk.packages import generate_keypair
 
     pair = generate_keypair(output, force=force)
     if json_output:

@@ -2,20 +2,21 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import typer
 
-from expert_cli.cli._app import app, handle_errors, out_console, print_json
-from expert_cli.packages.registry import InstalledExpert, read_registry
+from expert_cli.cli._app import out_console, print_json
 
 
-@app.command("list")
-@handle_errors
 def list_command(
     json_output: bool = typer.Option(False, "--json", help="Print one JSON document (a list of experts)."),
     verbose: bool = typer.Option(False, "-v", "--verbose", help="Also show path, adapters and capabilities."),
 ) -> None:
     """List installed experts (every version, newest first)."""
-    experts = read_registry().experts()
+    from expert_cli.sdk.packages import installed_versions
+
+    experts = installed_versions()
     if json_output:
         print_json([entry.to_dict() for entry in experts])
         return
@@ -25,7 +26,7 @@ def list_command(
     render_table(experts, verbose)
 
 
-def render_table(experts: list[InstalledExpert], verbose: bool) -> None:
+def render_table(experts: list[Any], verbose: bool) -> None:
     from rich.table import Table
 
     table = Table(box=None, pad_edge=False, show_edge=False, header_style="bold")

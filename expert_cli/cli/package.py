@@ -6,12 +6,10 @@ from pathlib import Path
 
 import typer
 
-from expert_cli.cli._app import app, handle_errors, print_json, print_success
+from expert_cli.cli._app import print_json, print_success
 from expert_cli.cli._progress import progress_bar, progress_wanted
 
 
-@app.command("package")
-@handle_errors
 def package_command(
     expert_dir: Path = typer.Argument(..., help="The expert folder (with manifest.json and trained weights)."),
     output: Path | None = typer.Option(None, "-o", "--output", help="A folder, or the .expert file to write."),
@@ -21,7 +19,7 @@ def package_command(
     quiet: bool = typer.Option(False, "-q", "--quiet", help="No progress bar."),
 ) -> None:
     """Package a trained expert as <name>-<model>.v<version>.expert plus a .sha256 file."""
-    from expert_cli.packages.build import build_package
+    from expert_cli.sdk.packages import build_package
 
     with progress_bar(progress_wanted(quiet=quiet, json_output=json_output)) as progress:
         result = build_package(expert_dir, output, model, include_tests, progress)

@@ -7,14 +7,12 @@ from typing import TYPE_CHECKING
 
 import typer
 
-from expert_cli.cli._app import app, handle_errors, print_json, print_warning
+from expert_cli.cli._app import print_json, print_warning
 
 if TYPE_CHECKING:
-    from expert_cli.routing.router import RouteDecision
+    from expert_cli.sdk.routing import RouteDecision
 
 
-@app.command("route")
-@handle_errors
 def route_command(
     prompt: str = typer.Argument(..., help="The prompt to route."),
     experts: str | None = typer.Option(
@@ -24,8 +22,8 @@ def route_command(
     json_output: bool = typer.Option(False, "--json", help="Print the decision as one JSON document."),
 ) -> None:
     """Show which experts (or the base model) would answer PROMPT, with each candidate's score and reasons."""
-    from expert_cli.sdk.chat_setup import split_expert_list
-    from expert_cli.routing.candidates import route_prompt
+    from expert_cli.sdk.installed import split_expert_list
+    from expert_cli.sdk.routing import route_prompt
 
     names = split_expert_list(experts) if experts is not None else None
     result = route_prompt(prompt, experts=names, manifests=manifest or None)
@@ -43,7 +41,7 @@ def render_decision(decision: RouteDecision) -> str:
         chosen = ", ".join(f"{name} (weight {weight:g})" for name, weight in decision.weights.items())
         lines = [f"experts: {chosen}"]
     else:
-        from expert_cli.routing.selection import KNOWLEDGE
+        from expert_cli.sdk.routing import KNOWLEDGE
 
         knowledge = any(candidate["reasons"][-1] == KNOWLEDGE for candidate in decision.candidates)
         why = "a knowledge question" if knowledge else "no expert matched strongly enough"

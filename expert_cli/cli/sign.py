@@ -6,13 +6,10 @@ from pathlib import Path
 
 import typer
 
-from expert_cli.cli._app import app, handle_errors, print_json, print_success
+from expert_cli.cli._app import print_json, print_success
 from expert_cli.cli._progress import progress_bar, progress_wanted
-from expert_cli.core import paths
 
 
-@app.command("sign")
-@handle_errors
 def sign_command(
     package: Path = typer.Argument(..., help="The .expert file to sign (rewritten in place)."),
     key: Path | None = typer.Option(None, "-k", "--key",
@@ -22,9 +19,9 @@ def sign_command(
     quiet: bool = typer.Option(False, "-q", "--quiet", help="No progress bar."),
 ) -> None:
     """Sign a package with an Ed25519 key (covers the manifest and every file's SHA-256)."""
-    from expert_cli.packages.signing import DEFAULT_KEY_NAME, sign_package
+    from expert_cli.sdk.packages import default_key_path, sign_package
 
-    key_path = key or paths.keys_dir() / DEFAULT_KEY_NAME
+    key_path = key or default_key_path()
     with progress_bar(progress_wanted(quiet=quiet, json_output=json_output)) as progress:
         result = sign_package(package, key_path, publisher, progress)
     if json_output:

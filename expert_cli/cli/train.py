@@ -2,20 +2,15 @@
 
 from __future__ import annotations
 
-import contextlib
-from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import typer
 
-from expert_cli.cli._app import app, err_console, handle_errors, print_json, print_success, print_warning
-from expert_cli.cli._progress import progress_wanted
+from expert_cli.cli._app import print_json, print_success
+from expert_cli.cli._progress import progress_bar, progress_wanted, warner
 from expert_cli.core.errors import UsageError
-from expert_cli.core.progress import ProgressCallback
 
 
-@app.command("train")
-@handle_errors
 def train_command(
     target: Path = typer.Argument(Path("."), help="An expert folder, or its manifest.json."),
     dataset: str | None = typer.Option(None, "--dataset", "-d",
@@ -39,12 +34,12 @@ def train_command(
         raise UsageError(f"`--epochs` must be greater than 0, not `{epochs}`")
     if max_steps is not None and max_steps <= 0:
         raise UsageError(f"`--max-steps` must be greater than 0, not `{max_steps}`")
-    from expert_cli.training.trainer import TrainRequest, train_expert
+    from expert_cli.sdk.training import TrainRequest, train_expert
 
     request = TrainRequest(target=target, dataset=dataset, output=output, base_model=base_model, epochs=epochs,
                            max_steps=max_steps, device=device, resume=resume, resume_from=resume_from)
-    with training_bar(progress_wanted(quiet=quiet, json_output=json_output)) as (progress, warn):
-        result = train_expert(request, progress=progress, warn=warn)
+    with progress_bar(progress_wanted(quiet=quiet, json_output=json_output)) as bar:
+        result = train_expert(request, progress=bar, warn=warner(bar))
     if json_output:
         print_json(result.to_dict())
         return
@@ -62,37 +57,3 @@ def _losses(train: float | None, evaluation: float | None, test: float | None) -
     parts = [f"{name} {value:.4f}" for name, value in (("train", train), ("eval", evaluation), ("test", test))
              if value is not None]
     return ", ".join(parts) or "n/a"
-
-
-@contextlib.contextmanager
-def training_bar(enabled: bool) -> Iterator[tuple[ProgressCallback | None, Callable[[str], None]]]:
-    """One bar for all stages (``stage · details`` updates the bar; a new stage starts a new one)."""
-    if not enabled:
-        yield None, print_warning
-        return
-    from rich.progress import (
-        BarColumn,
-        MofNCompleteColumn,
-        Progress,
-        TextColumn,
-        TimeElapsedColumn,
-        TimeRemainingColumn,
-    )
-
-    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-               TimeRemainingColumn())
-    with Progress(*columns, console=err_console(), transient=True) as bar:
-        state: dict[str, object] = {"stage": None, "id": None}
-
-        def callback(task: str, completed: float, total: float | None) -> None:
-            stage = task.split(" · ")[0]
-            if state["stage"] != stage:
-                if state["id"] is not None:
-                    bar.remove_task(state["id"])  # type: ignore[arg-type]
-                state["id"], state["stage"] = bar.add_task(task, total=total), stage
-            bar.update(state["id"], description=task, completed=completed, total=total)  # type: ignore[arg-type]
-
-        def warn(message: str) -> None:
-            bar.console.print(f"warning: {message}", markup=False, highlight=False)
-
-        yield callback, warn

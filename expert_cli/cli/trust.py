@@ -4,21 +4,18 @@ from __future__ import annotations
 
 import typer
 
-from expert_cli.cli._app import CommandGroup, app, handle_errors, out_console, print_json, print_success
+from expert_cli.cli._app import out_console, print_json, print_success
 
-trust_app = typer.Typer(cls=CommandGroup, help="Manage trusted publisher keys ($EXPERT_HOME/trusted-keys/).", no_args_is_help=True)
-app.add_typer(trust_app, name="trust")
+HELP = "Manage trusted publisher keys ($EXPERT_HOME/trusted-keys/)."
 
 
-@trust_app.command("add")
-@handle_errors
-def trust_add_command(
+def add_command(
     key: str = typer.Argument(..., help="A .pub file (or the text ed25519:<hex>)."),
     name: str | None = typer.Option(None, "--name", help="Name to store it under (default: the file name)."),
     json_output: bool = typer.Option(False, "--json", help="Print the key as one JSON document."),
 ) -> None:
     """Trust a publisher's public key."""
-    from expert_cli.packages.trust import add_trusted_key
+    from expert_cli.sdk.packages import add_trusted_key
 
     trusted, added = add_trusted_key(key, name)
     if json_output:
@@ -28,13 +25,11 @@ def trust_add_command(
     print_success(headline, {"fingerprint": trusted.fingerprint, "file": trusted.path})
 
 
-@trust_app.command("list")
-@handle_errors
-def trust_list_command(
+def list_command(
     json_output: bool = typer.Option(False, "--json", help="Print one JSON document (a list of keys)."),
 ) -> None:
     """List trusted keys."""
-    from expert_cli.packages.trust import list_trusted_keys
+    from expert_cli.sdk.packages import list_trusted_keys
 
     keys = list_trusted_keys()
     if json_output:
@@ -53,14 +48,12 @@ def trust_list_command(
     out_console().print(table)
 
 
-@trust_app.command("rm")
-@handle_errors
-def trust_rm_command(
+def rm_command(
     key: str = typer.Argument(..., help="The key's name, fingerprint or ed25519:<hex> text."),
     json_output: bool = typer.Option(False, "--json", help="Print the removed key as one JSON document."),
 ) -> None:
     """Stop trusting a key."""
-    from expert_cli.packages.trust import remove_trusted_key
+    from expert_cli.sdk.packages import remove_trusted_key
 
     removed = remove_trusted_key(key)
     if json_output:

@@ -4,17 +4,15 @@ from __future__ import annotations
 
 import typer
 
-from expert_cli.cli._app import app, handle_errors, print_json, print_success, print_warning
+from expert_cli.cli._app import print_json, print_success, print_warning
 
 
-@app.command("uninstall")
-@handle_errors
 def uninstall_command(
     spec: str = typer.Argument(..., help="NAME or NAME@VERSION (e.g. sql, expert-sql@0.3.0)."),
     json_output: bool = typer.Option(False, "--json", help="Print the result as one JSON document."),
 ) -> None:
     """Uninstall an expert (all versions unless one is given)."""
-    from expert_cli.packages.install import uninstall_expert
+    from expert_cli.sdk.packages import uninstall_expert
 
     result = uninstall_expert(spec)
     if json_output:

@@ -6,13 +6,10 @@ from pathlib import Path
 
 import typer
 
-from expert_cli.cli._app import app, handle_errors, print_json, print_success
+from expert_cli.cli._app import print_json, print_success
 from expert_cli.cli._progress import progress_bar, progress_wanted
-from expert_cli.cli.install import trust_options
 
 
-@app.command("update")
-@handle_errors
 def update_command(
     spec: str = typer.Argument(..., help="NAME or NAME@VERSION of an expert installed from Git."),
     allow_unsigned: bool = typer.Option(False, "--allow-unsigned", help="Accept a package that is not signed."),
@@ -21,10 +18,11 @@ def update_command(
     quiet: bool = typer.Option(False, "-q", "--quiet", help="No progress bar."),
 ) -> None:
     """Update an expert from its recorded Git source (same URL and ref)."""
-    from expert_cli.packages.install import update_expert
+    from expert_cli.sdk.packages import install_options, update_expert
 
     with progress_bar(progress_wanted(quiet=quiet, json_output=json_output)) as progress:
-        result = update_expert(spec, trust_options(allow_unsigned, trust_key), progress)
+        options = install_options(allow_unsigned=allow_unsigned, trust_keys=trust_key or ())
+        result = update_expert(spec, options, progress)
     if json_output:
         print_json(result.to_dict())
         return

@@ -3,17 +3,16 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import typer
 
-from expert_cli.cli._app import app, handle_errors, print_json
-from expert_cli.manifest.validation import FAIL, PASS, SKIP, WARN, ValidationReport, validate_path
+from expert_cli.cli._app import print_json
+from expert_cli.core.errors import ExitCode
 
-MARKS = {PASS: "✓", FAIL: "✗", WARN: "!", SKIP: "-"}
+MARKS = {"pass": "✓", "fail": "✗", "warn": "!", "skip": "-"}
 
 
-@app.command("validate")
-@handle_errors
 def validate_command(
     path: Path = typer.Argument(..., help="A manifest.json, an expert folder, or a .expert package."),
     strict: bool = typer.Option(False, "--strict", help="Also check the manifest against the JSON Schema."),
@@ -23,16 +22,10 @@ def validate_command(
     base_model: str | None = typer.Option(None, "--base-model", help="Which of the manifest's base models."),
 ) -> None:
     """Check a manifest or expert and report every problem with its JSON path and line."""
-    from expert_cli.scoring.test_cases import load_test_cases
-    from expert_cli.runtime.grammar_checks import check_grammar_compiles
+    from expert_cli.sdk.validation import load_test_cases, validate
 
     cases = load_test_cases(test_cases) if test_cases is not None else None  # a bad file fails before any check
-    if path.suffix == ".expert" and path.is_file():
-        from expert_cli.packages.verify import validate_package
-
-        report = validate_package(path, strict=strict, extra_checks=(check_grammar_compiles,))
-    else:
-        report = validate_path(path, strict=strict, extra_checks=(check_grammar_compiles,))
+    report = validate(path, strict=strict)
     if not json_output:
         render_report(report)
     suite = None
@@ -43,10 +36,10 @@ def validate_command(
     if json_output:
         print_json({**report.to_dict(), **({"test_cases": suite.to_dict()} if suite is not None else {})})
     if not report.ok or (suite is not None and not suite.ok):
-        raise typer.Exit(1)
+        raise typer.Exit(ExitCode.FAILURE)
 
 
-def render_report(report: ValidationReport) -> None:
+def render_report(report: Any) -> None:
     title = f"{report.name}@{report.version}" if report.name else report.target
     lines = [f"Validating {report.kind} {title} ({report.target})"]
     for number, check in enumerate(report.checks, 1):
@@ -55,5 +48,6 @@ def render_report(report: ValidationReport) -> None:
         lines.extend(f"       - {problem}" for problem in check.problems)
     counts = report.counts()
     verdict = "valid" if report.ok else "INVALID"
-    lines.append(f"{verdict}: {counts[PASS]} passed, {counts[FAIL]} failed, {counts[WARN]} warnings, {counts[SKIP]} skipped")
+    lines.append(f"{verdict}: {counts['pass']} passed, {counts['fail']} failed, {counts['warn']} warnings, "
+                 f"{counts['skip']} skipped")
     typer.echo("\n".join(lines))

@@ -6,12 +6,10 @@ from pathlib import Path
 
 import typer
 
-from expert_cli.cli._app import app, handle_errors, print_json, print_success
+from expert_cli.cli._app import print_json, print_success
 from expert_cli.cli._progress import progress_bar, progress_wanted
 
 
-@app.command("verify")
-@handle_errors
 def verify_command(
     target: str = typer.Argument(..., help="A .expert file, or NAME[@VERSION] of an installed expert."),
     allow_unsigned: bool = typer.Option(False, "--allow-unsigned", help="Do not fail on an unsigned package."),
@@ -20,7 +18,7 @@ def verify_command(
     quiet: bool = typer.Option(False, "-q", "--quiet", help="No progress bar."),
 ) -> None:
     """Verify every file's SHA-256 and the signature; fails where `install` would refuse."""
-    from expert_cli.packages.verify import verify_target
+    from expert_cli.sdk.packages import verify_target
 
     keys = [str(k) for k in trust_key or ()]
     with progress_bar(progress_wanted(quiet=quiet, json_output=json_output)) as progress:

@@ -1,21 +1,28 @@
 """One error family for the whole project.
 
-Core code raises these; the CLI boundary (``expert_cli.cli._app.handle_errors``) renders them as
-``error: ...`` / ``hint: ...`` on stderr and exits with ``exit_code``. Anything else is a bug and keeps its
-traceback.
+Every layer raises these; the CLI's one boundary (the command group's ``invoke``, in ``expert_cli.cli._app``)
+renders them as ``error: ...`` / ``hint: ...`` on stderr and exits with ``exit_code``. Anything else is a bug
+and keeps its traceback.
 """
 
 from __future__ import annotations
 
-EXIT_OK = 0
-EXIT_FAILURE = 1
-EXIT_USAGE = 2
+from enum import IntEnum
+
+
+class ExitCode(IntEnum):
+    """The process exit codes, one table: 0 ok, 1 a known failure, 2 bad usage, 130 interrupted (Ctrl-C)."""
+
+    OK = 0
+    FAILURE = 1
+    USAGE = 2
+    INTERRUPTED = 130
 
 
 class ExpertError(Exception):
     """Base class: a one-sentence ``message``, an optional ``hint`` naming the next step, an ``exit_code``."""
 
-    exit_code: int = EXIT_FAILURE
+    exit_code: int = ExitCode.FAILURE
 
     def __init__(self, message: str, hint: str | None = None, exit_code: int | None = None) -> None:
         super().__init__(message)
@@ -31,7 +38,7 @@ class ExpertError(Exception):
 class UsageError(ExpertError):
     """Bad flags or arguments: exit code 2."""
 
-    exit_code = EXIT_USAGE
+    exit_code = ExitCode.USAGE
 
 
 class ManifestError(ExpertError):
@@ -84,6 +91,10 @@ class ModelNotFoundError(ExpertError):
 
 class InferenceError(ExpertError):
     """Generation failed."""
+
+
+class CompositionError(InferenceError):
+    """Experts that cannot answer together (different base models, or different copies of one)."""
 
 
 class OutOfMemoryError(InferenceError):

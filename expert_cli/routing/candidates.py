@@ -1,6 +1,6 @@
-"""Where router candidates come from: installed experts (the registry) or manifest files, plus exemplars.
+"""Router candidates from expert folders or manifest files, plus their routing exemplars.
 
-Installed experts are read from their install folder (``manifest.json`` and, when the package has one,
+An installed expert is read from its install folder (``manifest.json`` and, when the package has one,
 ``routing_exemplars.json``). Manifest files given directly need no weights; a ``routing_exemplars.json``
 beside one is used too, else the exemplars ``package`` would ship (sampled from the local training data).
 Old packages without exemplars still route on their manifests.
@@ -14,13 +14,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from expert_cli.core.errors import ExpertError, NotInstalledError, UsageError
+from expert_cli.core.errors import ExpertError
 from expert_cli.manifest.exemplars import EXEMPLARS_FILE, sample_routing_exemplars
 from expert_cli.manifest.model import load_manifest
-from expert_cli.packages.registry import InstalledExpert, read_registry
-from expert_cli.core.specs import parse_expert_spec
-from expert_cli.routing.router import RouteDecision, Router, RouterCandidate
-from expert_cli.routing.semantic import semantic_scorer_from_env
+from expert_cli.routing.router import RouterCandidate
 
 
 @dataclass
@@ -29,15 +26,6 @@ class RoutingSet:
 
     candidates: list[RouterCandidate] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
-
-
-@dataclass
-class RouteResult:
-    decision: RouteDecision
-    warnings: list[str] = field(default_factory=list)
-
-    def to_dict(self) -> dict[str, Any]:
-        return self.decision.to_dict()
 
 
 def read_routing_exemplars(folder: Path) -> tuple[list[str], str | None]:
@@ -54,27 +42,15 @@ def read_routing_exemplars(folder: Path) -> tuple[list[str], str | None]:
     return [item for item in data if isinstance(item, str) and item.strip()], None
 
 
-def installed_candidates(names: Sequence[str] | None = None) -> RoutingSet:
-    """The latest installed version of every expert, or of those named (``sql``, ``expert-sql@0.3.0``)."""
-    registry = read_registry()
-    if names:
-        specs = [parse_expert_spec(name) for name in names]
-        entries = [registry.get(spec.name, spec.version) for spec in specs]
-    else:
-        entries = [entry for entry in (registry.find(name) for name in registry.names()) if entry is not None]
-    routing = RoutingSet()
-    for entry in entries:
-        _add_installed(routing, entry)
-    return routing
-
-
-def _add_installed(routing: RoutingSet, entry: InstalledExpert) -> None:
-    folder = Path(entry.path)
+def add_folder(routing: RoutingSet, folder: Path, name: str, capabilities: Sequence[str] = (),
+               label: str | None = None) -> None:
+    """Add the expert installed in ``folder``; one whose manifest cannot be read routes on ``name`` and
+    ``capabilities`` only (with a warning)."""
     try:
         manifest = load_manifest(folder)
     except ExpertError as exc:
-        routing.warnings.append(f"`{entry.spec}`: {exc.message}; routing on its name and capabilities only")
-        routing.candidates.append(RouterCandidate(name=entry.name, capabilities=tuple(entry.capabilities)))
+        routing.warnings.append(f"`{label or name}`: {exc.message}; routing on its name and capabilities only")
+        routing.candidates.append(RouterCandidate(name=name, capabilities=tuple(capabilities)))
         return
     exemplars, warning = read_routing_exemplars(folder)
     if warning:
@@ -94,26 +70,3 @@ def manifest_candidates(paths: Sequence[str | Path]) -> RoutingSet:
             exemplars = sample_routing_exemplars(manifest)
         routing.candidates.append(RouterCandidate.from_manifest(manifest, exemplars))
     return routing
-
-
-def route_prompt(prompt: str, experts: Sequence[str] | None = None,
-                 manifests: Sequence[str | Path] | None = None) -> RouteResult:
-    """Route ``prompt`` among the given manifests and/or installed experts (all installed when neither)."""
-    if not prompt.strip():
-        raise UsageError("the prompt is empty", hint='pass the text to route, e.g. `expert-cli route "list all users"`')
-    if experts is not None and not experts:
-        raise UsageError("`--experts` names no expert", hint="pass names such as `--experts sql,neo4j`, or leave it out")
-    routing = RoutingSet()
-    if manifests:
-        routing = manifest_candidates(manifests)
-    if experts or not manifests:
-        installed = installed_candidates(experts)
-        routing.candidates.extend(installed.candidates)
-        routing.warnings.extend(installed.warnings)
-    if not routing.candidates:
-        raise NotInstalledError(
-            "no experts are installed, so there is nothing to route among",
-            hint="install one with `expert-cli install <file.expert | folder | git-url>`, or pass `--manifest FILE`",
-        )
-    router = Router(routing.candidates, semantic=semantic_scorer_from_env())
-    return RouteResult(router.route(prompt), routing.warnings)

@@ -11,9 +11,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from expert_cli.core.errors import NotInstalledError, UsageError
-from expert_cli.packages.registry import InstalledExpert, read_registry
-from expert_cli.core.specs import parse_expert_spec
+from expert_cli.core.errors import UsageError
+from expert_cli.packages.registry import InstalledExpert
+from expert_cli.sdk.installed import installed_experts, require_installed
 
 
 @dataclass
@@ -53,11 +53,6 @@ class ChatSetup:
     warnings: list[str] = field(default_factory=list)
 
 
-def split_expert_list(text: str) -> list[str]:
-    """``"sql, neo4j@0.2.0"`` -> ``["sql", "neo4j@0.2.0"]`` (empty items dropped)."""
-    return [item.strip() for item in text.split(",") if item.strip()]
-
-
 def prepare_chat(settings: ChatSettings) -> ChatSetup:
     """Check the settings and find everything the chat needs, without loading any model."""
     from expert_cli.models.resolve import resolve_base_model
@@ -75,27 +70,13 @@ def prepare_chat(settings: ChatSettings) -> ChatSetup:
 def choose_experts(specs: Sequence[str] | None, base_model: str | None) -> list[InstalledExpert]:
     """The installed experts named by ``specs``; all installed ones (latest versions) when ``specs`` is None,
     unless a bare ``base_model`` is asked for."""
-    registry = read_registry()
+    if specs is None and base_model is not None:
+        return []
     if specs is None:
-        if base_model is not None:
-            return []
-        entries = [entry for entry in (registry.find(name) for name in registry.names()) if entry is not None]
-        if not entries:
-            raise NotInstalledError("no experts are installed, so there is nothing to chat with",
-                                    hint="install one with `expert-cli install <file.expert | folder | git-url>`, "
-                                         "or chat with a bare base model: `--base-model Qwen/Qwen3-0.6B`")
-        return entries
-    if not specs:
-        raise UsageError("`--experts` names no expert", hint="pass names such as `--experts sql,neo4j`, or `--all`")
-    entries = []
-    for text in specs:
-        spec = parse_expert_spec(text)
-        entry = registry.get(spec.name, spec.version)
-        if any(other.name == entry.name for other in entries):
-            raise UsageError(f"expert `{entry.name}` is named more than once",
-                             hint="name each expert once (one version of it)")
-        entries.append(entry)
-    return entries
+        return require_installed(None, "chat with",
+                                 hint="install one with `expert-cli install <file.expert | folder | git-url>`, "
+                                      "or chat with a bare base model: `--base-model Qwen/Qwen3-0.6B`")
+    return installed_experts(specs)
 
 
 def shared_base_model(experts: Sequence[InstalledExpert], given: str | None = None) -> str:
@@ -117,9 +98,6 @@ def shared_base_model(experts: Sequence[InstalledExpert], given: str | None = No
 
 def build_router(experts: Sequence[InstalledExpert]) -> tuple[Any, list[str]]:
     """A router among ``experts``, from their manifests and ``routing_exemplars.json``; and read warnings."""
-    from expert_cli.routing.router import Router
-    from expert_cli.routing.semantic import semantic_scorer_from_env
-    from expert_cli.routing.candidates import installed_candidates
+    from expert_cli.sdk.routing import installed_router
 
-    routing = installed_candidates([entry.spec for entry in experts])
-    return Router(routing.candidates, semantic=semantic_scorer_from_env()), routing.warnings
+    return installed_router(experts)

@@ -32,19 +32,22 @@ and a prompt longer than the window is an error. Importing this module does not 
 
 from __future__ import annotations
 
-import dataclasses
 import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from expert_cli.sdk.chat_setup import ChatSettings, ChatSetup, prepare_chat
-from expert_cli.core.errors import InferenceError, UsageError
-from expert_cli.packages.registry import InstalledExpert
+from expert_cli.core.errors import CompositionError, UsageError
 from expert_cli.core.specs import parse_expert_spec
+from expert_cli.packages.registry import InstalledExpert
 from expert_cli.routing.selection import composition_weights
+from expert_cli.runtime.grammar import read_json_schema
+from expert_cli.sdk import requests
+from expert_cli.sdk.chat_setup import ChatSettings, ChatSetup, prepare_chat
+from expert_cli.sdk.manager import ExpertManager
+from expert_cli.sdk.requests import Prepared, Request
 
-__all__ = ["ChatReply", "ChatSession", "ChatSettings", "ChatStream", "open_chat"]
+__all__ = ["ChatReply", "ChatSession", "ChatSettings", "ChatStream", "open_chat", "read_json_schema"]
 
 
 @dataclass
@@ -91,10 +94,7 @@ class _Turn:
     decision: Any
     started: float
     timing: dict[str, float]
-    base: Any = None
-    row: Any = None
-    members: list[Any] = field(default_factory=list)
-    dropped: int = 0
+    prepared: Prepared | None = None
 
 
 def open_chat(settings: ChatSettings) -> ChatSession:
@@ -112,8 +112,9 @@ class ChatSession:
         self.forced: list[str] | None = None
         self.last: ChatReply | None = None
         self._entries = {entry.name: entry for entry in setup.experts}
-        self._loaded: dict[str, Any] = {}
-        self._bare: Any = None
+        self.manager = ExpertManager(device=settings.device, base_model=setup.base_path)
+        for entry in setup.experts:  # each loads on the first turn that needs it
+            self.manager.load_expert(entry.name, entry.path, model_path=setup.base_path, lazy=True)
 
     # -- who answers -----------------------------------------------------------------------------
     @property
@@ -153,29 +154,37 @@ class ChatSession:
     # -- turns -------------------------------------------------------------------------------------
     def ask(self, prompt: str) -> ChatReply:
         """Answer ``prompt`` in one go."""
-        from expert_cli.runtime.generate import generate_rows
-
         turn = self._start(prompt)
         started = time.perf_counter()
-        result = generate_rows(turn.base, [turn.row], [turn.members])[0]
+        result = requests.run([turn.prepared])[0]
         turn.timing["generation_s"] = round(time.perf_counter() - started, 6)
         return self._finish(turn, result)
 
     def stream(self, prompt: str) -> ChatStream:
         """Answer ``prompt`` piece by piece; see :class:`ChatStream`."""
-        from expert_cli.runtime.generate import TextStream
-
         turn = self._start(prompt)
-        return ChatStream(self, turn, TextStream(turn.base, turn.row, turn.members))
+        return ChatStream(self, turn, requests.stream(turn.prepared))
 
     def _start(self, prompt: str) -> _Turn:
         if not prompt.strip():
             raise UsageError("the prompt is empty", hint='pass some text, e.g. `expert-cli chat --prompt "list all users"`')
         turn = self._plan(prompt)
+        if not self.settings.progress:
+            from expert_cli.models.loading import disable_loading_progress
+
+            disable_loading_progress()
         started = time.perf_counter()
-        turn.base, turn.members = self._composition(turn.weights)
+        request = Request(prompt, history=self.history, grammar=self.settings.grammar,
+                          json_schema=self.settings.json_schema, show_reasoning=self.settings.show_reasoning,
+                          enable_thinking=self.settings.show_reasoning, overrides=self.settings.given_overrides(),
+                          fit_context=True)
+        try:
+            turn.prepared = self.manager.prepare(turn.weights, request)
+        except CompositionError as exc:
+            raise CompositionError(exc.message, hint="force one of them with `/experts NAME`, or chat with "
+                                                     "`--experts NAME`") from None
         turn.timing["load_s"] = round(time.perf_counter() - started, 6)
-        turn.row, turn.dropped = self._fit(turn)
+        self.history = list(turn.prepared.history)  # what did not fit is dropped for good
         return turn
 
     def _plan(self, prompt: str) -> _Turn:
@@ -197,84 +206,21 @@ class ChatSession:
 
     def _finish(self, turn: _Turn, result: Any) -> ChatReply:
         self.history += [{"role": "user", "content": turn.prompt}, {"role": "assistant", "content": result.text}]
-        lead = turn.members[0].bundle if turn.members else None
+        prepared = turn.prepared
+        lead = prepared.members[0].bundle if prepared.members else None
         turn.timing["total_s"] = round(time.perf_counter() - turn.started, 6)
         reply = ChatReply(
             answer=result.text, mode=turn.mode, experts=list(turn.weights), weights=dict(turn.weights),
-            versions={m.bundle.name: m.bundle.version for m in turn.members}, decision=turn.decision,
+            versions={m.bundle.name: m.bundle.version for m in prepared.members}, decision=turn.decision,
             base_model=self.setup.base_model, tokens=result.tokens, prompt_tokens=result.prompt_tokens,
-            finish_reason=result.finish_reason, decoding=turn.row.params.to_dict(), grammar=result.grammar,
-            template=lead.template if lead else None, history_dropped=turn.dropped, timing=turn.timing)
+            finish_reason=result.finish_reason, decoding=prepared.row.params.to_dict(), grammar=result.grammar,
+            template=lead.template if lead else None, history_dropped=prepared.history_dropped, timing=turn.timing)
         self.last = reply
         return reply
 
-    # -- models ------------------------------------------------------------------------------------
-    def _composition(self, weights: dict[str, float]) -> tuple[Any, list[Any]]:
-        """The loaded base and the members (lead first) for ``weights``; loads what is missing."""
-        from expert_cli.runtime.generate import Member
-
-        if not self.settings.progress:
-            from expert_cli.models.loading import disable_loading_progress
-
-            disable_loading_progress()
-        if not weights:
-            return self._bare_base(), []
-        experts = [self._expert(name) for name in weights]
-        base = experts[0].base
-        if any(expert.base is not base for expert in experts):
-            raise InferenceError(f"experts {', '.join(f'`{n}`' for n in weights)} load onto different copies of "
-                                 "the base model (different RoPE scaling) and cannot be composed",
-                                 hint="force one of them with `/experts NAME`, or chat with `--experts NAME`")
-        return base, [Member(e.slot, e.bundle, w) for e, w in zip(experts, weights.values())]
-
-    def _expert(self, name: str) -> Any:
-        if name not in self._loaded:
-            from expert_cli.sdk.expert import Expert
-
-            entry = self._entries[name]
-            self._loaded[name] = Expert.load(entry.path, self.settings.device, model_path=self.setup.base_path)
-        return self._loaded[name]
-
-    def _bare_base(self) -> Any:
-        if self._bare is None:
-            from expert_cli.runtime.pool import default_pool
-
-            self._bare = default_pool().acquire(self.setup.base_path, self.settings.device)
-        return self._bare
-
-    def _fit(self, turn: _Turn) -> tuple[Any, int]:
-        """The prompt row with as much history as fits the context window (see the module docstring)."""
-        from expert_cli.runtime.generate import PromptOptions, prepare_row
-
-        options = PromptOptions(overrides=self.settings.given_overrides(), grammar=self.settings.grammar,
-                                json_schema=self.settings.json_schema, show_reasoning=self.settings.show_reasoning,
-                                enable_thinking=self.settings.show_reasoning)
-        window = context_window(turn.base)
-        history, dropped = list(self.history), 0
-        while True:
-            row = prepare_row(turn.base, turn.prompt, turn.members, dataclasses.replace(options, history=history))
-            room = window - len(row.prompt_ids) - _prefix_length(turn.base, row) if window else None
-            if room is None or room >= row.params.max_tokens or not history:
-                break
-            history, dropped = history[2:], dropped + 2
-        self.history = history
-        if room is not None and room < 1:
-            raise UsageError(f"the prompt is {window - room} tokens, more than the model's context of {window}",
-                             hint="shorten the prompt")
-        if room is not None and room < row.params.max_tokens:
-            row.params = dataclasses.replace(row.params, max_tokens=room)
-        return row, dropped // 2
-
     def close(self) -> None:
         """Unload the experts and give back the base model."""
-        for expert in self._loaded.values():
-            expert.unload()
-        self._loaded = {}
-        if self._bare is not None:
-            from expert_cli.runtime.pool import default_pool
-
-            default_pool().drop(self._bare)
-            self._bare = None
+        self.manager.close()
 
     def __enter__(self) -> ChatSession:  # noqa: PYI034
         return self
@@ -309,16 +255,3 @@ class ChatStream:
         if self.reply is None:
             self._turn.timing["generation_s"] = round(time.perf_counter() - self._generation_started, 6)
             self.reply = self._session._finish(self._turn, self._stream.result)
-
-
-def context_window(base: Any) -> int | None:
-    """The model's context length in tokens, or None when its config does not say."""
-    config = base.model.config
-    text_config = config.get_text_config() if hasattr(config, "get_text_config") else config
-    value = getattr(text_config, "max_position_embeddings", None)
-    return int(value) if isinstance(value, int) and value > 0 else None
-
-
-def _prefix_length(base: Any, row: Any) -> int:
-    prefix = base.prompt_prefix(row.composition)
-    return 0 if prefix is None else int(prefix.shape[0])

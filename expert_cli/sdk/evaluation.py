@@ -25,10 +25,12 @@ from pathlib import Path
 from typing import Any
 
 from expert_cli.core.errors import DatasetError
-from expert_cli.manifest.model import Manifest, load_manifest
 from expert_cli.core.progress import ProgressCallback, report
+from expert_cli.manifest.model import Manifest, load_manifest
 from expert_cli.scoring.metrics import CaseScore, score_case
 from expert_cli.scoring.test_cases import TestCase, load_test_cases
+from expert_cli.sdk import requests
+from expert_cli.sdk.requests import Request
 
 DEFAULT_BATCH_SIZE = 16
 Router = Callable[[str], Sequence[str]]
@@ -196,22 +198,6 @@ def _task(progress: ProgressCallback | None, name: str) -> Callable[[int, int], 
     return lambda done, total: report(progress, name, done, total)
 
 
-def reference_router(manifests: Sequence[Manifest] = (), installed: bool = False) -> Router:
-    """prompt -> the experts the router picks among ``manifests`` (with the routing exemplars ``package``
-    would ship, sampled from their training data) or, with ``installed``, among every installed expert."""
-    from expert_cli.manifest.exemplars import sample_routing_exemplars
-    from expert_cli.routing.router import Router as PromptRouter
-    from expert_cli.routing.router import RouterCandidate
-
-    if installed:
-        from expert_cli.routing.candidates import installed_candidates
-
-        candidates = installed_candidates().candidates
-    else:
-        candidates = [RouterCandidate.from_manifest(m, sample_routing_exemplars(m)) for m in manifests]
-    router = PromptRouter(candidates)
-    return lambda prompt: router.route(prompt).experts
-
 class EvaluationRunner:
     """The expert attached to its base (through the SDK), answering cases with or without its adapter."""
 
@@ -229,23 +215,16 @@ class EvaluationRunner:
                progress: Callable[[int, int], None]) -> list[str]:
         """Greedy answers in case order; the bare base keeps the expert's token budget and stop sequences, and a
         case's JSON schema constrains both."""
-        from expert_cli.runtime.generate import Member, generate_rows
-
-        members = [Member(self.expert.slot, self.expert.bundle)] if with_expert else []
-        answers: list[str] = []
-        progress(0, len(cases))
-        for start in range(0, len(cases), batch_size):
-            batch = cases[start:start + batch_size]
-            rows = [self._row(case, members) for case in batch]
-            answers.extend(result.text for result in generate_rows(self.expert.base, rows, [members] * len(rows)))
-            progress(len(answers), len(cases))
-        return answers
-
-    def _row(self, case: TestCase, members: list[Any]) -> Any:
-        from expert_cli.runtime.generate import PromptOptions, prepare_row
         from expert_cli.runtime.sampling import resolve_decoding
 
         decoding = resolve_decoding(self.expert.bundle.decoding)
         overrides = {"temperature": 0.0, "max_tokens": decoding.max_tokens, "stop": list(decoding.stop)}
-        options = PromptOptions(system=case.system, json_schema=case.json_schema, overrides=overrides)
-        return prepare_row(self.expert.base, case.prompt, members, options)
+        answers: list[str] = []
+        progress(0, len(cases))
+        for start in range(0, len(cases), batch_size):
+            batch = [self.expert.prepare(Request(case.prompt, system=case.system, json_schema=case.json_schema,
+                                                 overrides=dict(overrides)), with_adapter=with_expert)
+                     for case in cases[start:start + batch_size]]
+            answers.extend(result.text for result in requests.run(batch))
+            progress(len(answers), len(cases))
+        return answers

@@ -1,4 +1,4 @@
-"""The error family and the one CLI decorator that renders it (`error:`/`hint:` on stderr, the exit code)."""
+"""The error family and the CLI's one error boundary that renders it (`error:`/`hint:` on stderr, the exit code)."""
 
 from __future__ import annotations
 
@@ -6,11 +6,10 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
-from expert_cli.cli._app import handle_errors
+from expert_cli.cli._app import new_group
 from expert_cli.core import errors
 from expert_cli.core.errors import (
-    EXIT_FAILURE,
-    EXIT_USAGE,
+    ExitCode,
     ExpertError,
     ManifestError,
     MissingDependencyError,
@@ -22,24 +21,34 @@ from expert_cli.core.errors import (
 
 
 def app_raising(exc: BaseException) -> typer.Typer:
-    app = typer.Typer(add_completion=False, pretty_exceptions_enable=False)
+    """A command group built as the real one is, whose one command prints a line and raises ``exc``."""
+    app = new_group("test", "A group with the project's error boundary.")
 
-    @app.command()
-    @handle_errors
+    @app.command("boom")
     def boom() -> None:
         typer.echo("partial output")
         raise exc
+
+    @app.command("calm")
+    def calm() -> None:
+        typer.echo("fine")
 
     return app
 
 
 def invoke(exc: BaseException):
-    return CliRunner().invoke(app_raising(exc), [])
+    return CliRunner().invoke(app_raising(exc), ["boom"])
+
+
+def test_every_command_of_the_group_runs_inside_the_boundary():
+    app = app_raising(ManifestError("manifest `m.json` is invalid"))
+    assert CliRunner().invoke(app, ["calm"]).exit_code == 0
+    assert CliRunner().invoke(app, ["boom"]).stderr.startswith("error: manifest `m.json` is invalid")
 
 
 def test_error_and_hint_go_to_stderr_with_the_exit_code():
     result = invoke(ManifestError("manifest `m.json` is invalid", hint="run `expert-cli validate m.json`"))
-    assert result.exit_code == EXIT_FAILURE
+    assert result.exit_code == ExitCode.FAILURE
     assert result.stderr == "error: manifest `m.json` is invalid\nhint: run `expert-cli validate m.json`\n"
     assert result.stdout == "partial output\n"
 
@@ -51,8 +60,8 @@ def test_no_hint_line_without_a_hint():
 
 @pytest.mark.parametrize(
     ("exc", "code"),
-    [(UsageError("bad flags"), EXIT_USAGE), (SpecError("bad spec"), EXIT_USAGE),
-     (ExpertError("custom", exit_code=3), 3), (ManifestError("m"), EXIT_FAILURE)],
+    [(UsageError("bad flags"), ExitCode.USAGE), (SpecError("bad spec"), ExitCode.USAGE),
+     (ExpertError("custom", exit_code=3), 3), (ManifestError("m"), ExitCode.FAILURE)],
 )
 def test_exit_code_comes_from_the_error(exc: ExpertError, code: int):
     assert invoke(exc).exit_code == code
@@ -64,7 +73,7 @@ def test_no_traceback_unless_expert_debug(monkeypatch: pytest.MonkeyPatch):
     result = invoke(ManifestError("loud"))
     assert "Traceback" in result.stderr and "ManifestError: loud" in result.stderr
     assert result.stderr.rstrip().endswith("error: loud")
-    assert result.exit_code == EXIT_FAILURE
+    assert result.exit_code == ExitCode.FAILURE
 
 
 def test_expert_debug_zero_means_off(monkeypatch: pytest.MonkeyPatch):
@@ -80,7 +89,7 @@ def test_other_exceptions_are_bugs_and_keep_their_traceback():
 
 def test_keyboard_interrupt_exits_130():
     result = invoke(KeyboardInterrupt())
-    assert result.exit_code == 130
+    assert result.exit_code == ExitCode.INTERRUPTED == 130
     assert result.stderr == "error: interrupted\n"
 
 

@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from expert_cli.core.errors import EXIT_USAGE, SpecError
+from expert_cli.core.errors import ExitCode, SpecError
 from expert_cli.core.specs import ExpertSpec, canonical_name, format_spec, parse_expert_spec
 
 
@@ -33,7 +33,7 @@ def test_parse_expert_spec(text: str, expected: ExpertSpec):
 def test_bad_specs_raise_spec_error(text: str):
     with pytest.raises(SpecError) as caught:
         parse_expert_spec(text)
-    assert caught.value.exit_code == EXIT_USAGE
+    assert caught.value.exit_code == ExitCode.USAGE
     assert "`" in caught.value.message
 
 

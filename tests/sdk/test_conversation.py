@@ -8,9 +8,9 @@ import pytest
 
 pytest.importorskip("torch")
 
-from expert_cli.sdk import conversation as chat_session
-from expert_cli.sdk.conversation import ChatSettings, open_chat
 from expert_cli.core.errors import UsageError
+from expert_cli.sdk import requests
+from expert_cli.sdk.conversation import ChatSettings, open_chat
 
 TURN = "tell me about the quick brown fox and the lazy dog"
 
@@ -23,7 +23,7 @@ def chat(tiny_model: Path):
 
 
 def test_history_grows_then_oldest_exchanges_are_dropped_to_fit(chat, monkeypatch):
-    monkeypatch.setattr(chat_session, "context_window", lambda base: 130)
+    monkeypatch.setattr(requests, "context_window", lambda base: 130)
     replies = [chat.ask(f"{TURN} {i}") for i in range(4)]
     assert replies[0].history_dropped == 0 and replies[1].prompt_tokens > replies[0].prompt_tokens
     assert all(r.prompt_tokens + r.decoding["max_tokens"] <= 130 for r in replies)
@@ -37,11 +37,11 @@ def test_history_grows_then_oldest_exchanges_are_dropped_to_fit(chat, monkeypatc
 def test_max_tokens_shrinks_when_the_prompt_alone_nearly_fills_the_window(chat, monkeypatch):
     prompt_tokens = chat.ask(TURN).prompt_tokens
     chat.reset()
-    monkeypatch.setattr(chat_session, "context_window", lambda base: prompt_tokens + 2)
+    monkeypatch.setattr(requests, "context_window", lambda base: prompt_tokens + 2)
     reply = chat.ask(TURN)
     assert reply.decoding["max_tokens"] == 2 and reply.tokens <= 2
     chat.reset()
-    monkeypatch.setattr(chat_session, "context_window", lambda base: prompt_tokens - 1)
+    monkeypatch.setattr(requests, "context_window", lambda base: prompt_tokens - 1)
     with pytest.raises(UsageError, match=f"the prompt is {prompt_tokens} tokens, more than the model's context"):
         chat.ask(TURN)
 
