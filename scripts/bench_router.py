@@ -11,6 +11,15 @@ base model when no JSON expert is loaded). A decision is right when its set of e
 The original's two routers (reference section 5.1 and 5.2, ``scripts/original_router.py``) run on the same
 sets; they can choose at most one expert. Latency is the wall time of one ``route`` call (p50/p99 over
 every query and repetition), goals <= 50 us (10 experts) and <= 1 ms (1000 experts) at p50.
+
+The labelled evaluation of issue 17 runs on the six published manifests of the original (expert-sql and
+expert-neo4j from the fixtures, expert-json, expert-elastic, expert-typescript and expert-tools from
+``tests/routing/data/published``), manifests only, as a user who installs them has them, and on the
+reference experts. Its prompts come in two parts: a development part (``scripts/data/routing_dev.jsonl``
+plus ``router_prompts.jsonl``), the only one whose misses may be looked at while tuning, and a held-out
+part (``scripts/data/routing_heldout.jsonl``), written before any tuning and only ever scored: its misses
+are never printed. Reported per part: exact-decision accuracy, and precision and recall per expert and for
+the base model ("base": no expert chosen).
 Writes ``router.json`` and ``router.md`` to ``--out``.
 """
 
@@ -39,6 +48,10 @@ from expert_cli.routing.router import Router, RouterCandidate
 
 FIXTURES = ROOT.parent / "shared" / "fixtures" / "hivellm"
 FIXTURE_FILES = ("expert-sql-manifest.json", "expert-neo4j-manifest.json")
+PUBLISHED = ROOT / "tests" / "routing" / "data" / "published"
+DATA = Path(__file__).resolve().parent / "data"
+PARTS = {"dev": ("routing_dev.jsonl", "router_prompts.jsonl"), "held-out": ("routing_heldout.jsonl",)}
+BASE = "base"
 GOALS_US = {10: 50.0, 1000: 1000.0}
 
 
@@ -79,6 +92,59 @@ def expert_sets() -> dict[str, list[tuple[Manifest, list[str]]]]:
         if any(exemplars for _, exemplars in references):
             sets["reference + exemplars"] = references
     return sets
+
+
+def published_experts() -> list[tuple[Manifest, list[str]]]:
+    """The six published manifests of the original, without exemplars."""
+    fixtures = [load_manifest(FIXTURES / name) for name in FIXTURE_FILES if (FIXTURES / name).is_file()]
+    published = [load_manifest(path) for path in sorted(PUBLISHED.glob("*/manifest.json"))]
+    return [(manifest, []) for manifest in fixtures + published]
+
+
+def class_metrics(pairs: list[tuple[list[str], list[str]]], classes: list[str]) -> dict[str, dict[str, Any]]:
+    """Precision and recall per expert and for the base model (``base``: no expert), over (expected, got)."""
+    out = {}
+    for name in classes + [BASE]:
+        has = (lambda chosen: not chosen) if name == BASE else (lambda chosen, n=name: n in chosen)
+        tp = sum(1 for expected, got in pairs if has(expected) and has(got))
+        fp = sum(1 for expected, got in pairs if not has(expected) and has(got))
+        fn = sum(1 for expected, got in pairs if has(expected) and not has(got))
+        out[name] = {"precision": round(tp / (tp + fp), 3) if tp + fp else None,
+                     "recall": round(tp / (tp + fn), 3) if tp + fn else None, "support": tp + fn}
+    return out
+
+
+def labelled_report(make_routers: Callable[[list[tuple[Manifest, list[str]]]], dict[str, Callable]],
+                    parts: dict[str, list[dict[str, Any]]]) -> dict[str, Any]:
+    """Each part of the labelled set on the published six and on the reference experts."""
+    sets = {"published (manifests only)": published_experts()}
+    for label, experts in expert_sets().items():
+        if label.startswith("reference"):
+            sets[label] = experts
+    report: dict[str, Any] = {}
+    for label, experts in sets.items():
+        loaded = {m.name for m, _ in experts}
+        routers = make_routers(experts)
+        report[label] = {"experts": sorted(loaded)}
+        for part, prompts in parts.items():
+            report[label][part] = {}
+            for name, route in routers.items():
+                result = evaluate(route, prompts, loaded)
+                pairs = [(sorted(n for n in row["expected"] if n in loaded), sorted(route(row["prompt"])))
+                         for row in prompts]
+                result["classes"] = class_metrics(pairs, sorted(loaded))
+                if part != "dev":
+                    result.pop("misses")  # the held-out part is only ever scored
+                report[label][part][name] = result
+    return report
+
+
+def routers_for(experts: list[tuple[Manifest, list[str]]]) -> dict[str, Callable[[str], list[str]]]:
+    router = Router([RouterCandidate.from_manifest(m, ex) for m, ex in experts])
+    original = OriginalChatRouter([m.data for m, _ in experts])
+    keyword = OriginalKeywordRouter([m.data for m, _ in experts])
+    return {"router": lambda p: router.route(p).experts, "original_chat_5_1": lambda p: _one(original.route(p)),
+            "original_route_5_2": lambda p: _one(keyword.route(p))}
 
 
 def evaluate(route: Callable[[str], list[str]], prompts: list[dict[str, Any]], loaded: set[str]) -> dict[str, Any]:
@@ -193,6 +259,7 @@ def markdown(results: dict[str, Any]) -> str:
         for category in entry["router"]["by_category"]:
             cells = [f"{entry[k]['by_category'][category]:.0%}" for k in ("router", "original_chat_5_1", "original_route_5_2")]
             lines.append(f"| {category} | " + " | ".join(cells) + " |")
+    lines += labelled_markdown(results.get("labelled", {}))
     lines += ["", "## Latency per query (synthetic experts)", "",
               "| experts | build | router p50 | router p99 | goal p50 | original 5.1 p50 | original 5.1 p99 |",
               "|---|---|---|---|---|---|---|"]
@@ -203,6 +270,39 @@ def markdown(results: dict[str, Any]) -> str:
     lines += ["", (f"Python {sys.version.split()[0]}, {os.cpu_count()} CPUs, load average {results['load']}; "
               f"{results['repeats']} repeats per query, garbage collector paused while timing."), ""]
     return "\n".join(lines)
+
+
+def labelled_markdown(labelled: dict[str, Any]) -> list[str]:
+    lines = ["", "## Labelled evaluation: development and held-out parts (issue 17)", "",
+             "| expert set | part | prompts | router | original 5.1 | original 5.2 | base recall (router) |",
+             "|---|---|---|---|---|---|---|"]
+    for label, entry in labelled.items():
+        for part in PARTS:
+            row = entry[part]
+            cells = [f"{row[k]['accuracy']:.1%}" for k in ("router", "original_chat_5_1", "original_route_5_2")]
+            base = row["router"]["classes"][BASE]["recall"]
+            lines.append(f"| {label} | {part} | {row['router']['total']} | " + " | ".join(cells) + f" | {base:.1%} |")
+    for label, entry in labelled.items():
+        lines += ["", f"### Precision / recall per class: {label} (router; original 5.1 in brackets)", "",
+                  "| class | " + " | ".join(f"{part} P | {part} R" for part in PARTS) + " |",
+                  "|---|" + "---|---|" * len(PARTS)]
+        for name in entry["experts"] + [BASE]:
+            cells = []
+            for part in PARTS:
+                ours, theirs = entry[part]["router"]["classes"][name], entry[part]["original_chat_5_1"]["classes"][name]
+                for key in ("precision", "recall"):
+                    cells.append(f"{_pct(ours[key])} ({_pct(theirs[key])})")
+            lines.append(f"| {name} (n={entry['held-out']['router']['classes'][name]['support']}) | " + " | ".join(cells) + " |")
+    return lines
+
+
+def _pct(value: float | None) -> str:
+    return "-" if value is None else f"{value:.0%}"
+
+
+def load_parts() -> dict[str, list[dict[str, Any]]]:
+    return {part: [row for name in files if (DATA / name).is_file() for row in load_prompts(DATA / name)]
+            for part, files in PARTS.items()}
 
 
 def main() -> int:
@@ -216,7 +316,9 @@ def main() -> int:
     prompts = load_prompts(args.prompts)
     results = {"prompt_file": str(args.prompts.relative_to(ROOT) if args.prompts.is_relative_to(ROOT) else args.prompts),
                "prompts": len(prompts), "repeats": args.repeats,
-               "accuracy": accuracy_report(prompts, args.semantic), "latency": latency_report(prompts, args.repeats),
+               "accuracy": accuracy_report(prompts, args.semantic),
+               "labelled": labelled_report(routers_for, load_parts()),
+               "latency": latency_report(prompts, args.repeats),
                "load": " ".join(f"{value:.1f}" for value in os.getloadavg())}
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "router.json").write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
@@ -227,6 +329,10 @@ def main() -> int:
         for label, entry in results["accuracy"].items():
             for miss in entry["router"]["misses"]:
                 print(f"[{label}] {miss['prompt']!r}: expected {miss['expected']}, got {miss['got']}", file=sys.stderr)
+        for label, entry in results["labelled"].items():  # the development part only, never the held-out one
+            for miss in entry["dev"]["router"]["misses"]:
+                print(f"[dev, {label}] {miss['prompt']!r}: expected {miss['expected']}, got {miss['got']}",
+                      file=sys.stderr)
     return 0
 
 

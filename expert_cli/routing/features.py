@@ -11,10 +11,16 @@ of common words such as "find" or "list all", description terms) only add suppor
 | keyword     | ... made only of common words          | 0.3 (phrase 0.45)         | no                |
 | capability  | the ``value`` of ``kind:value``        | 0.5 (phrase 0.6)          | yes               |
 | description | topic words of ``description``         | 0.25 (0.75 at most)       | no                |
+| lexicon     | the domain lexicon's ``terms``         | 0.8 (+0.2 per extra word) | unless common     |
+| task        | ... its ``task_phrases``               | 1.0                       | yes (and a task)  |
+| support     | ... its ``support`` words              | 0.3                       | no                |
+| grammar     | literals in capitals of its grammar    | 0.3                       | no                |
+| tag         | the manifest's ``tags``                | 0.4                       | no                |
 | exclude     | ``routing.exclude_keywords``           | -2.5 (a penalty)          | -                 |
 | handoff     | ... that another expert routes on      | -2.5 unless named         | -                 |
 
-A common-word keyword written in capitals in the prompt (``MATCH (p) RETURN p``, ``SELECT ... WHERE``,
+Lexicon features come from the domains the expert inherits (:mod:`expert_cli.routing.lexicon`); a word the
+manifest itself lists keeps the manifest's kind. A common-word keyword (or grammar or support word) written in capitals in the prompt (``MATCH (p) RETURN p``, ``SELECT ... WHERE``,
 ``CREATE TABLE``: for a phrase, its first word) is code, not prose: it counts as a strong keyword (kind
 ``code``), unless more than 64 experts claim it.
 An exclude keyword that is another loaded expert's strong term ("cypher" excluded by the SQL expert
@@ -46,6 +52,13 @@ DESCRIPTION_WEIGHT = 0.25
 EXCLUDE_PENALTY = 2.5
 HANDOFF_PENALTY = EXCLUDE_PENALTY
 CODE_SHARE_LIMIT = 64
+LEXICON_WEIGHT = 0.8
+LEXICON_PHRASE_EXTRA = 0.2
+TASK_PHRASE_WEIGHT = 1.0
+SUPPORT_WEIGHT = 0.3
+GRAMMAR_WEIGHT = 0.3
+TAG_WEIGHT = 0.4
+WEAK_KINDS = frozenset({"keyword", "support", "grammar"})  # weak words that count as code in capitals
 
 NAME_PREFIX = "expert-"
 _NATURAL_LANGUAGE_KINDS = frozenset({"language", "lang", "locale", "natural_language", "nl"})
@@ -79,6 +92,12 @@ class Feature:
             return f'keyword "{self.label}" written as code ({self.label.upper()})'
         if self.kind == "capability":
             return f"capability {self.label}"
+        if self.kind == "lexicon":
+            return f'domain term "{self.label}" (lexicon)'
+        if self.kind == "task":
+            return f'task phrase "{self.label}" (lexicon)'
+        if self.kind in ("support", "grammar", "tag"):
+            return f'{self.kind} word "{self.label}" (weak)'
         return f'{self.kind} "{self.label}"'
 
 
@@ -119,13 +138,27 @@ def name_terms(name: str) -> tuple[str, ...]:
     return normalize(bare)
 
 
+@dataclass(frozen=True)
+class Vocabulary:
+    """Words from beyond the manifest's routing section: its domains' lexicon, its grammar, its tags."""
+
+    terms: tuple[str, ...] = ()
+    task_phrases: tuple[str, ...] = ()
+    support: tuple[str, ...] = ()
+    grammar: tuple[str, ...] = ()
+    tags: tuple[str, ...] = ()
+
+
 def compile_features(index: int, name: str, description: str, keywords: tuple[str, ...],
-                     excludes: tuple[str, ...], capabilities: tuple[str, ...]) -> list[tuple[tuple[str, ...], Feature]]:
+                     excludes: tuple[str, ...], capabilities: tuple[str, ...],
+                     vocabulary: Vocabulary = Vocabulary()) -> list[tuple[tuple[str, ...], Feature]]:
     """Every ``(stemmed key, feature)`` of one candidate; one feature per distinct key and kind."""
     out: dict[tuple[tuple[str, ...], str], Feature] = {}
+    own: set[tuple[str, ...]] = set()
 
     def put(key: tuple[str, ...], feature: Feature) -> None:
         out.setdefault((key, feature.kind), feature)
+        own.add(key)
 
     stems = name_terms(name)
     if stems and not is_common(stems):
@@ -145,6 +178,7 @@ def compile_features(index: int, name: str, description: str, keywords: tuple[st
         key = normalize(exclude)
         if key:
             put(key, Feature(index, "exclude", exclude.strip().lower(), EXCLUDE_PENALTY, False))
+    _put_vocabulary(index, vocabulary, own, out)
     covered = {part for key, _kind in out for part in key}
     for term in sorted(content_terms(normalize(description)) - covered - _DESCRIPTION_BOILERPLATE):
         if len(term) > 2 and term.isalnum() and not term.isdigit():
@@ -162,3 +196,28 @@ def _put_keyword(index: int, keyword: str, put) -> None:
         put(key, Feature(index, "keyword", label, weight, False))
     else:
         put(key, Feature(index, "keyword", label, KEYWORD_WEIGHT + PHRASE_EXTRA_WEIGHT * (len(key) - 1), True))
+
+
+def _put_vocabulary(index: int, vocabulary: Vocabulary, own: set[tuple[str, ...]],
+                    out: dict[tuple[tuple[str, ...], str], Feature]) -> None:
+    """Lexicon, grammar and tag features, for words the manifest does not already route on."""
+    taken = set(own)
+    for kind, words in (("task", vocabulary.task_phrases), ("lexicon", vocabulary.terms),
+                        ("grammar", vocabulary.grammar), ("tag", vocabulary.tags), ("support", vocabulary.support)):
+        for word in words:
+            key = normalize(word)
+            if not key or key in taken:
+                continue
+            taken.add(key)
+            out[(key, kind)] = _vocabulary_feature(index, kind, word.strip().lower(), key)
+
+
+def _vocabulary_feature(index: int, kind: str, label: str, key: tuple[str, ...]) -> Feature:
+    if kind == "task":
+        return Feature(index, kind, label, TASK_PHRASE_WEIGHT, True)
+    if kind == "lexicon":
+        if is_common(key):
+            return Feature(index, "support", label, SUPPORT_WEIGHT, False)
+        return Feature(index, kind, label, LEXICON_WEIGHT + LEXICON_PHRASE_EXTRA * (len(key) - 1), True)
+    weight = {"grammar": GRAMMAR_WEIGHT, "tag": TAG_WEIGHT}.get(kind, SUPPORT_WEIGHT)
+    return Feature(index, kind, label, weight, False)

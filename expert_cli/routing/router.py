@@ -34,15 +34,19 @@ from collections.abc import Callable, Collection, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from expert_cli.core.errors import UsageError
+from expert_cli.core.errors import ExpertError, UsageError
 from expert_cli.routing.features import (
     CODE_SHARE_LIMIT,
+    WEAK_KINDS,
     Feature,
+    Vocabulary,
     as_handoff,
     compile_features,
+    name_terms,
     shared_weight,
 )
 from expert_cli.routing.index import ExemplarIndex, TermIndex
+from expert_cli.routing.lexicon import Lexicon, Pattern, find_patterns, grammar_terms, load_lexicon
 from expert_cli.routing.notation import NotationIndex
 from expert_cli.routing.scores import (
     EXEMPLAR_STRONG,
@@ -51,10 +55,18 @@ from expert_cli.routing.scores import (
     Scored,
     score_candidate,
 )
-from expert_cli.routing.selection import CHOSEN, NOT_STRONG, choose, composition_weights
+from expert_cli.routing.selection import (
+    CHOSEN,
+    MIN_SCORE,
+    NOT_STRONG,
+    QUESTION_MIN_SCORE,
+    choose,
+    composition_weights,
+)
 from expert_cli.routing.text import (
     content_terms,
     has_task_cue,
+    is_knowledge_question,
     is_question,
     stems_of,
     tokenize_with_case,
@@ -80,11 +92,14 @@ class RouterCandidate:
     priority: float | None = None
     capabilities: tuple[str, ...] = ()
     exemplars: tuple[str, ...] = ()
+    tags: tuple[str, ...] = ()
+    grammar_terms: tuple[str, ...] = ()
 
     @classmethod
     def from_manifest(cls, manifest: Manifest, exemplars: Iterable[str] | None = None) -> RouterCandidate:
         routing = manifest.routing
         priority = routing.priority if routing is not None else None
+        tags = manifest.data.get("tags")
         return cls(
             name=manifest.name,
             description=manifest.description,
@@ -93,6 +108,8 @@ class RouterCandidate:
             priority=float(priority) if isinstance(priority, (int, float)) else None,
             capabilities=tuple(manifest.capabilities),
             exemplars=tuple(text for text in exemplars or () if isinstance(text, str) and text.strip()),
+            tags=tuple(tag for tag in tags if isinstance(tag, str)) if isinstance(tags, list) else (),
+            grammar_terms=_manifest_grammar_terms(manifest),
         )
 
 
@@ -108,6 +125,8 @@ class RouteDecision:
     weights: dict[str, float] = field(default_factory=dict)
     question: bool = False
     explain: Callable[[], list[dict[str, Any]]] | None = field(default=None, repr=False, compare=False)
+    knowledge: bool = False  # a knowledge question: candidates without task evidence pay KNOWLEDGE_PENALTY
+    threshold: float = MIN_SCORE  # the score a candidate needs (after any penalty) to be chosen
 
     @functools.cached_property
     def candidates(self) -> list[dict[str, Any]]:
@@ -122,6 +141,9 @@ class RouteDecision:
             "prompt": self.prompt,
             "experts": list(self.experts),
             "weights": dict(self.weights),
+            "question": self.question,
+            "knowledge_question": self.knowledge,
+            "threshold": self.threshold,
             "candidates": [dict(c, reasons=list(c["reasons"])) for c in self.candidates],
         }
 
@@ -130,7 +152,7 @@ class Router:
     """Routes prompts among a fixed set of candidates. Build once, call :meth:`route` per prompt."""
 
     def __init__(self, candidates: Sequence[RouterCandidate], *, semantic: SemanticScorer | None = None,
-                 max_experts: int = MAX_EXPERTS) -> None:
+                 max_experts: int = MAX_EXPERTS, lexicon: Lexicon | None = None) -> None:
         names = [candidate.name for candidate in candidates]
         duplicates = sorted({name for name in names if names.count(name) > 1})
         if duplicates:
@@ -143,6 +165,9 @@ class Router:
         self._features: list[Feature] = []
         self._strong, self._weak, self._weak_keywords = TermIndex(), TermIndex(), TermIndex()
         self._local = [TermIndex() for _ in self.candidates]
+        self._lexicon = lexicon if lexicon is not None else load_lexicon()
+        self._members: dict[str, list[int]] = {}  # domain -> the candidates that inherit it
+        self._patterns: list[Pattern] = []
         self._compile()
         self._exemplars = ExemplarIndex([candidate.exemplars for candidate in self.candidates], EXEMPLAR_STRONG)
         self._notation = NotationIndex([candidate.exemplars for candidate in self.candidates])
@@ -161,8 +186,9 @@ class Router:
         holders: dict[tuple[str, ...], set[int]] = {}
         strong_holders: dict[tuple[str, ...], set[int]] = {}
         for index, candidate in enumerate(self.candidates):
+            vocabulary = self._vocabulary(index, candidate)
             for key, feature in compile_features(index, candidate.name, candidate.description, candidate.keywords,
-                                                 candidate.exclude_keywords, candidate.capabilities):
+                                                 candidate.exclude_keywords, candidate.capabilities, vocabulary):
                 compiled.append((key, feature))
                 if feature.kind != "exclude":
                     holders.setdefault(key, set()).add(index)
@@ -182,8 +208,24 @@ class Router:
             else:
                 self._weak.add(key, feature_id)
                 self._local[feature.candidate].add(key, feature_id)
-                if feature.kind == "keyword" and shared <= CODE_SHARE_LIMIT:
+                if feature.kind in WEAK_KINDS and shared <= CODE_SHARE_LIMIT:
                     self._weak_keywords.add(key, feature_id)
+        self._patterns = [pattern for domain in self._lexicon.domains if domain.name in self._members
+                          for pattern in domain.patterns]
+
+    def _vocabulary(self, index: int, candidate: RouterCandidate) -> Vocabulary:
+        """The lexicon of the domains this candidate inherits, its grammar's keywords and its tags."""
+        capability_values = [capability.partition(":")[2] or capability for capability in candidate.capabilities]
+        domains = self._lexicon.domains_of(name_terms(candidate.name),
+                                           [*capability_values, *candidate.keywords, *candidate.tags])
+        for domain in domains:
+            self._members.setdefault(domain.name, []).append(index)
+        ignored = self._lexicon.ignored_tags
+        tags = tuple(tag for tag in candidate.tags if tag.lower() not in ignored and not tag[:1].isdigit())
+        return Vocabulary(terms=tuple(term for domain in domains for term in domain.terms),
+                          task_phrases=tuple(phrase for domain in domains for phrase in domain.task_phrases),
+                          support=tuple(word for domain in domains for word in domain.support),
+                          grammar=candidate.grammar_terms, tags=tags)
 
     def route(self, prompt: str, among: Collection[str] | None = None) -> RouteDecision:
         """Score the candidates (or those named in ``among``) and choose zero, one or several experts."""
@@ -194,16 +236,17 @@ class Router:
         similarities = self._exemplars.similarities(content_terms(stems), hits) if self._exemplars else {}
         semantic = self._semantic.similarities(prompt) if self._semantic is not None else {}
         notation = self._notation.signatures(prompt) if self._notation else {}
-        running = set(hits) | set(notation)
+        structures = self._structures(prompt)
+        running = set(hits) | set(notation) | set(structures)
         running.update(index for index, value in similarities.items() if value >= EXEMPLAR_STRONG)
         running.update(index for index, value in semantic.items() if value >= SEMANTIC_STRONG)
         if allowed is not None:
             running &= allowed
         scored = [self._score(index, hits.get(index, []), stems, capitals, similarities, semantic,
-                              notation.get(index, ())) for index in running]
+                              notation.get(index, ()), structures.get(index, ())) for index in running]
         scored.sort(key=self._rank)
         question = is_question(prompt, tokens)
-        knowledge = question and not has_task_cue(tokens)
+        knowledge = question and is_knowledge_question(tokens) and not has_task_cue(tokens)
         chosen, verdicts = choose(scored, question, knowledge, self.max_experts)
         weights = composition_weights([self.candidates[entry.index].name for entry in chosen],
                                       [entry.score for entry in chosen])
@@ -215,14 +258,27 @@ class Router:
                 entries.sort(key=lambda pair: self._rank(pair[0]))
             return [self._report(entry, verdict, weights) for entry, verdict in entries[:MAX_REPORTED]]
 
-        return RouteDecision(prompt, list(weights), weights, question, explain)
+        return RouteDecision(prompt, list(weights), weights, question, explain, knowledge,
+                             QUESTION_MIN_SCORE if question else MIN_SCORE)
+
+    def _structures(self, prompt: str) -> dict[int, list[str]]:
+        """Candidate index -> the lexicon patterns of its domains found in the prompt (a schema, code)."""
+        if not self._patterns:
+            return {}
+        found: dict[int, list[str]] = {}
+        for domain, names in find_patterns(prompt, self._patterns).items():
+            for index in self._members.get(domain, ()):
+                found.setdefault(index, []).extend(names)
+        return found
 
     def _score(self, index: int, hits: list, stems: tuple[str, ...], capitals: frozenset[int],
-               similarities: dict[int, float], semantic: dict[int, float], notation: Sequence[str] = ()) -> Scored:
+               similarities: dict[int, float], semantic: dict[int, float], notation: Sequence[str] = (),
+               structures: Sequence[str] = ()) -> Scored:
         local = self._local[index]
         all_hits = hits + local.matches(stems) if local else hits
         return score_candidate(index, all_hits, self._features, similarities.get(index, 0.0),
-                               semantic.get(index, 0.0), self._priority_factors[index], capitals, notation)
+                               semantic.get(index, 0.0), self._priority_factors[index], capitals, notation,
+                               structures)
 
     def _rank(self, entry: Scored) -> tuple[float, float, str]:
         return (-entry.score, -self._priorities[entry.index], self.candidates[entry.index].name)
@@ -272,6 +328,17 @@ class Router:
             reasons.append(f"priority {candidate.priority:g}")
         reasons.append(f"chosen (weight {weights[candidate.name]:g})" if verdict == CHOSEN else verdict)
         return {"name": candidate.name, "score": round(entry.score, 4), "reasons": reasons}
+
+
+def _manifest_grammar_terms(manifest: Manifest) -> tuple[str, ...]:
+    """Keywords of the expert's grammar (``decoding.grammar_file``, else ``grammar.gbnf`` beside the manifest)."""
+    if manifest.root is None:
+        return ()
+    try:
+        path = manifest.resolve_path(manifest.decoding.grammar_file or "grammar.gbnf")
+        return grammar_terms(path.read_text(encoding="utf-8")) if path.is_file() else ()
+    except (OSError, UnicodeDecodeError, ValueError, ExpertError):
+        return ()
 
 
 def _priority(candidate: RouterCandidate) -> float:

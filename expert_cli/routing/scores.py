@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 
-from expert_cli.routing.features import Feature, as_code
+from expert_cli.routing.features import WEAK_KINDS, Feature, as_code
 
 CORROBORATION = 0.5
 DESCRIPTION_CAP = 0.75
@@ -15,7 +15,10 @@ WEAK_QUORUM = 3  # this many distinct common-word keywords together count as str
 SEMANTIC_WEIGHT = 2.0  # the contribution at SEMANTIC_STRONG similarity (MiniLM cosine: related topics ~0.3-0.6)
 SEMANTIC_FLOOR = 0.15
 SEMANTIC_STRONG = 0.3
-NOTATION_WEIGHT = 1.25  # the expert's own notation in the prompt counts like one keyword written as code
+NOTATION_WEIGHT = 1.25  # the expert's own notation counts like one keyword written as code (but see NOTATION_ONLY)
+STRUCTURE_WEIGHT = 1.5  # a schema or code of the expert's domain (a lexicon pattern) in the prompt
+STRUCTURE_EXTRA = 0.5  # each further pattern of the domain
+NAMING_KINDS = frozenset({"name", "capability", "lexicon", "task"})
 
 Hit = tuple[int, int, int]  # (feature id, start token, end token)
 
@@ -23,13 +26,16 @@ Hit = tuple[int, int, int]  # (feature id, start token, end token)
 class Scored:
     """One candidate's score, whether it has strong evidence, the query spans it matched, and why."""
 
-    __slots__ = ("evidence", "index", "named", "notation", "score", "semantic", "similarity", "spans", "strong",
-                 "task_like")
+    __slots__ = ("evidence", "index", "meaning", "named", "notation", "penalty", "score", "semantic", "similarity",
+                 "spans", "strong", "structures", "task_like")
 
     def __init__(self, index: int, score: float, strong: bool, spans: list[tuple[int, int]],
                  evidence: list[Feature], similarity: float, semantic: float, task_like: bool = False,
-                 named: bool = False, notation: Sequence[str] = ()) -> None:
+                 named: bool = False, notation: Sequence[str] = (), structures: Sequence[str] = ()) -> None:
         self.index = index
+        self.structures = structures  # lexicon patterns of its domain found in the prompt (a schema, code)
+        self.meaning = bool(spans) or bool(structures) or similarity > 0.0 or semantic > 0.0  # beyond notation
+        self.penalty = 0.0  # the knowledge-question penalty, set by the selection
         self.named = named  # the prompt names this expert's domain (its name or a capability)
         self.task_like = task_like  # code keywords, or the prompt reads like this expert's own prompts
         self.score = score
@@ -44,32 +50,35 @@ class Scored:
     def reasons(self) -> list[str]:
         """Readable reasons, built only for the candidates a decision reports."""
         reasons = [feature.describe() for feature in self.evidence]
+        reasons += [f"{name} (lexicon pattern)" for name in self.structures]
         if self.notation:
             reasons.append("its notation (" + " ".join(self.notation) + ")")
         if self.similarity:
             reasons.append(f"exemplar similarity {self.similarity:.2f}")
         if self.semantic:
             reasons.append(f"semantic similarity {self.semantic:.2f}")
+        if self.penalty:
+            reasons.append(f"a knowledge question with no task for it (-{self.penalty:g})")
         return reasons
 
 
 def score_candidate(index: int, hits: Iterable[Hit], features: Sequence[Feature], similarity: float,
                     semantic: float, priority_factor: float, capitals: frozenset[int] = frozenset(),
-                    notation: Sequence[str] = ()) -> Scored:
+                    notation: Sequence[str] = (), structures: Sequence[str] = ()) -> Scored:
     """Sum the evidence: per query span the best feature fully, the others on it at half (all of them at
     half for a span inside a longer matched one: "find" inside "find all"); then penalties."""
     seen: set[int] = set()
     spans: dict[tuple[int, int], list] = {}  # span -> [best weight, other weights, strong]
     evidence: list[Feature] = []
     penalty = description = handoff = 0.0
-    code = named = False
+    code = named = task = False
     for feature_id, start, end in hits:
         if feature_id in seen:
             continue
         seen.add(feature_id)
         feature = features[feature_id]
         kind = feature.kind
-        if kind == "keyword" and not feature.strong and start in capitals:
+        if kind in WEAK_KINDS and not feature.strong and start in capitals:
             feature = as_code(feature) or feature
             code = code or feature.kind == "code"
         evidence.append(feature)
@@ -79,7 +88,8 @@ def score_candidate(index: int, hits: Iterable[Hit], features: Sequence[Feature]
         if kind == "handoff":
             handoff += feature.weight
             continue
-        named = named or kind == "name" or kind == "capability"
+        named = named or kind in NAMING_KINDS
+        task = task or kind == "task"
         if kind == "description":
             description += feature.weight
             continue
@@ -104,10 +114,13 @@ def score_candidate(index: int, hits: Iterable[Hit], features: Sequence[Feature]
         total += SEMANTIC_WEIGHT * semantic / SEMANTIC_STRONG
     if notation:
         total += NOTATION_WEIGHT
+    if structures:
+        total += STRUCTURE_WEIGHT + STRUCTURE_EXTRA * (len(set(structures)) - 1)
     if handoff and not named:
         penalty += handoff
     like_training = similarity >= EXEMPLAR_STRONG or semantic >= SEMANTIC_STRONG
-    strong = bool(strong_spans) or len(spans) >= WEAK_QUORUM or like_training or bool(notation)
+    strong = bool(strong_spans) or len(spans) >= WEAK_QUORUM or like_training or bool(notation) or bool(structures)
     strong_spans.sort()
+    task_like = code or task or like_training or bool(notation) or bool(structures)
     return Scored(index, (total - penalty) * priority_factor, strong, strong_spans, evidence, similarity, semantic,
-                  code or like_training or bool(notation), named, notation)
+                  task_like, named, notation, tuple(dict.fromkeys(structures)))

@@ -2,11 +2,15 @@
 
 1. A candidate qualifies with at least one strong piece of evidence and a score of at least
    ``MIN_SCORE``; a prompt phrased as a question or an explanation request needs ``QUESTION_MIN_SCORE``.
-2. A knowledge question (question form, and nothing in it that asks for a query, code or a fix or points
-   at given text: see ``router_text.has_task_cue``) goes to the base model, unless the prompt writes an
-   expert's keywords as code (``MATCH ... RETURN``) or reads like that expert's own training prompts
-   (high exemplar or semantic similarity): a question-answering expert gets its questions.
-   No candidate qualifies -> the base model answers too.
+2. A knowledge question (a definitional or explanatory opener, and nothing in it that asks for a query,
+   code or a fix or points at given text: see ``text.is_knowledge_question`` and ``text.has_task_cue``)
+   costs every candidate ``KNOWLEDGE_PENALTY``, unless the prompt holds task evidence for it: its
+   keywords written as code (``MATCH ... RETURN``), a schema or code of its domain (a lexicon pattern), a
+   task phrase of its domain, or a high exemplar or semantic similarity (a question-answering expert gets
+   its questions). The question is one signal among the others, not a veto: strong domain evidence can
+   outweigh it. No candidate qualifies -> the base model answers.
+   A candidate whose only strong evidence is its learned notation (punctuation runs) is not chosen while
+   another qualifying candidate has words or patterns for it: notation never beats meaning.
 3. When the prompt names some qualifying experts' domains (their name or a capability value, e.g.
    "a Cypher query"), only those can be chosen. The best candidate is chosen; others join (up to
    ``max_experts``) when the prompt clearly spans their domain too: they qualify, score at least
@@ -23,17 +27,25 @@ from expert_cli.routing.scores import Scored
 
 MIN_SCORE = 1.25
 QUESTION_MIN_SCORE = 2.0
+KNOWLEDGE_PENALTY = 3.0
 SECONDARY_SHARE = 0.25
 CHOSEN = "chosen"
 NOT_STRONG = "not chosen: no strong evidence (common words or weak similarity only)"
 KNOWLEDGE = "not chosen: a knowledge question with no task for an expert (the base model answers)"
+NOTATION_ONLY = "not chosen: only its notation, while the prompt's words name another expert's domain"
 
 
 def choose(scored: Sequence[Scored], question: bool, knowledge: bool,
            max_experts: int) -> tuple[list[Scored], list[str]]:
     """The chosen entries (best first) and a verdict for every entry of ``scored`` (sorted best first)."""
     threshold = QUESTION_MIN_SCORE if question else MIN_SCORE
+    if knowledge:
+        for entry in scored:
+            if not entry.task_like:
+                entry.penalty = KNOWLEDGE_PENALTY
     verdicts = [_qualify(entry, threshold, question, knowledge) for entry in scored]
+    if any(v is None and e.meaning for e, v in zip(scored, verdicts)):
+        verdicts = [NOTATION_ONLY if v is None and not e.meaning else v for e, v in zip(scored, verdicts)]
     named_present = any(v is None and e.named for e, v in zip(scored, verdicts))
     chosen: list[Scored] = []
     claimed: list[tuple[int, int]] = []
@@ -48,10 +60,10 @@ def choose(scored: Sequence[Scored], question: bool, knowledge: bool,
 
 def _qualify(entry: Scored, threshold: float, question: bool, knowledge: bool) -> str | None:
     """Why ``entry`` cannot be chosen on its own merits, or None when it qualifies."""
-    if knowledge and not entry.task_like:
-        return KNOWLEDGE
     if not entry.strong:
         return NOT_STRONG
+    if entry.penalty and entry.score - entry.penalty < threshold:
+        return KNOWLEDGE
     if entry.score < threshold:
         return f"not chosen: score below {threshold:g}, needed for {'a question' if question else 'a task'}"
     return None

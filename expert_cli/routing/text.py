@@ -166,6 +166,21 @@ def has_task_cue(tokens: list[str]) -> bool:
     return not _TASK_WORDS.isdisjoint(tokens)
 
 
+_DATA_OPENERS = frozenset({"which", "whose"})
+_DATA_PAIRS = frozenset({("how", "many"), ("how", "much"), ("who", "are"), ("who", "is")})
+
+
+def is_knowledge_question(tokens: list[str]) -> bool:
+    """Whether a question asks for knowledge ("what is a CTE?", "explain joins", "is Elasticsearch a
+    database?") rather than for data ("which customers ...", "how many orders ..."): the latter are
+    questions about the user's data that an expert answers with a query."""
+    index = 0
+    while index < len(tokens) and tokens[index] in _FILLERS:
+        index += 1
+    head = tuple(tokens[index:index + 2])
+    return not (head[:1] and head[0] in _DATA_OPENERS) and head not in _DATA_PAIRS
+
+
 def is_question(text: str, tokens: list[str]) -> bool:
     """A question by form: an explanatory opener, or an auxiliary opener with a trailing ``?``."""
     if question_form(tokens) is not None:

@@ -182,7 +182,7 @@ def test_at_most_ten_experts_are_chosen():
 # -- API -----------------------------------------------------------------------------------------------
 def test_decision_json_has_exactly_the_documented_keys():
     document = Router([SQL, CYPHER]).route("Write a SQL query listing users").to_dict()
-    assert list(document) == ["prompt", "experts", "weights", "candidates"]
+    assert list(document) == ["prompt", "experts", "weights", "question", "knowledge_question", "threshold", "candidates"]
     assert document["experts"] == ["expert-sql"] and document["weights"] == {"expert-sql": 1.0}
     assert all(set(c) == {"name", "score", "reasons"} for c in document["candidates"])
 
