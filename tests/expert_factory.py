@@ -22,6 +22,9 @@ def peft_config(kind: str, targets: list[str] | None = None) -> Any:
         return LoraConfig(r=4, lora_alpha=8, target_modules=targets)
     if kind == "dora":
         return LoraConfig(r=4, lora_alpha=8, target_modules=targets, use_dora=True)
+    if kind == "rslora":  # rank-stabilised scale, with per-module rank and alpha overrides
+        return LoraConfig(r=4, lora_alpha=8, target_modules=targets, use_rslora=True, rank_pattern={"q_proj": 2},
+                          alpha_pattern={"v_proj": 3})
     if kind == "adalora":
         return AdaLoraConfig(task_type="CAUSAL_LM", init_r=4, target_r=2, lora_alpha=8, target_modules=targets,
                              total_step=10)

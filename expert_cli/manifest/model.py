@@ -19,8 +19,6 @@ from expert_cli.core.errors import ManifestError, ManifestValidationError, Usage
 from expert_cli.core.jsonlines import PathKey, format_path, line_for, line_index
 
 MANIFEST_FILE = "manifest.json"
-LORA_FAMILY = ("lora", "dora", "lokr", "adalora")
-ADAPTER_TYPES = LORA_FAMILY + ("ia3",)
 
 
 @dataclass(frozen=True)

@@ -18,7 +18,8 @@ from pathlib import Path
 from typing import Any
 
 from expert_cli.core.errors import ExpertError
-from expert_cli.manifest.model import ADAPTER_TYPES, LORA_FAMILY, Manifest, Problem
+from expert_cli.manifest.adapter_types import ADAPTER_TYPES, is_ranked
+from expert_cli.manifest.model import Manifest, Problem
 
 # Used with fullmatch: `$` alone would let a trailing newline through (`"expert-sql\n"`).
 NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
@@ -107,15 +108,15 @@ def _check_adapter(adapter: Any, path: tuple, add) -> None:
         add(path + ("type",), f"`{adapter.get('type')}` is not a known adapter type ({', '.join(ADAPTER_TYPES)})")
     if not _is_str_list(adapter.get("target_modules")) or not adapter.get("target_modules"):
         add(path + ("target_modules",), "must list at least one module")
-    if kind in LORA_FAMILY:
+    if is_ranked(kind):
         for key in ("r", "alpha"):
             value = adapter.get(key)
             if not (_is_number(value) and value > 0):
                 add(path + (key,), f"a `{kind}` adapter needs `{key}` greater than 0")
-    elif kind == "ia3":
+    elif kind in ADAPTER_TYPES:
         for key in ("r", "alpha"):
             if key in adapter:
-                add(path + (key,), "an `ia3` adapter has no rank or alpha; remove it")
+                add(path + (key,), f"an `{kind}` adapter has no rank or alpha; remove it")
     dropout = adapter.get("dropout")
     if dropout is not None and not (_is_number(dropout) and 0 <= dropout < 1):
         add(path + ("dropout",), f"must be from 0 to below 1, not `{dropout}`")
@@ -145,7 +146,7 @@ def _check_training(data: dict[str, Any], add) -> None:
     if "rank" in config:
         if not (_is_number(config["rank"]) and config["rank"] > 0):
             add(base + ("rank",), "must be greater than 0")
-    elif kind in LORA_FAMILY and config.get("method", "sft") == "sft" and "adapter_type" in config:
+    elif is_ranked(kind) and config.get("method", "sft") == "sft" and "adapter_type" in config:
         add(base + ("rank",), f"a `{kind}` adapter needs `rank` and `alpha`")
     if "target_modules" in config and (not _is_str_list(config["target_modules"]) or not config["target_modules"]):
         add(base + ("target_modules",), "must list at least one module")

@@ -2,10 +2,11 @@
 
 :class:`BasePool` loads each base once per (model folder, device, dtype, RoPE scaling) and hands out the same
 :class:`LoadedBase` to every expert on it. A LoadedBase attaches adapters by name (:meth:`LoadedBase.attach`
-reads the files straight into slots; see :mod:`expert_cli.runtime.adapters.layers`), activates none, one or
-several with weights (:meth:`LoadedBase.activate`), or a different composition per batch row
-(:meth:`LoadedBase.rows_plan`), and detaches them (:meth:`LoadedBase.detach`), after which the model is
-the untouched base again. Imported lazily (it imports torch).
+reads the files straight into slots with the adapter's method; see :mod:`expert_cli.runtime.adapters`), runs
+a forward with none, one or several of them, weighted, or a different composition per batch row
+(:meth:`LoadedBase.rows_plan` and :meth:`LoadedBase.using_plan`), and detaches them
+(:meth:`LoadedBase.detach`), after which the model is the untouched base again. Imported lazily (it imports
+torch).
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import contextlib
 import json
 import threading
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -22,8 +23,9 @@ from typing import Any
 import torch
 
 from expert_cli.core.errors import InferenceError
-from expert_cli.runtime.adapters.files import read_adapter, read_soft_prompt
-from expert_cli.runtime.adapters.layers import (
+from expert_cli.models.device import Placement, resolve_placement, translate_oom
+from expert_cli.models.loading import load_base_model
+from expert_cli.runtime.adapters.linear import (
     Activation,
     AdapterRouting,
     AdapterWeights,
@@ -31,27 +33,10 @@ from expert_cli.runtime.adapters.layers import (
     unwrap_linear,
     wrap_linear,
 )
-from expert_cli.models.loading import load_base_model
-from expert_cli.models.device import Placement, resolve_placement, translate_oom
+from expert_cli.runtime.adapters.prompt_tuning import read_soft_prompt
+from expert_cli.runtime.adapters.registry import read_adapter
 
-Composition = tuple[tuple[str, float], ...]
-CompositionLike = None | str | Sequence[str | tuple[str, float]] | Mapping[str, float]
-
-
-def normalize_composition(experts: CompositionLike) -> Composition:
-    """``None``/``[]`` -> bare base; ``"a"``; ``["a", "b"]``; ``{"a": 1.0, "b": 0.5}``; ``[("a", 0.5)]``."""
-    if experts is None:
-        return ()
-    if isinstance(experts, str):
-        return ((experts, 1.0),)
-    items = experts.items() if isinstance(experts, Mapping) else experts
-    out: list[tuple[str, float]] = []
-    for item in items:
-        name, weight = (item, 1.0) if isinstance(item, str) else item
-        if any(existing == name for existing, _ in out):
-            raise InferenceError(f"expert `{name}` appears twice in one composition")
-        out.append((str(name), float(weight)))
-    return tuple(out)
+Composition = tuple[tuple[str, float], ...]  # (attached adapter name, weight), in order
 
 
 @dataclass
@@ -60,7 +45,6 @@ class AttachedAdapter:
     folder: Path
     weights: AdapterWeights
     load_seconds: float
-    attached_at: float
 
     @property
     def nbytes(self) -> int:
@@ -81,7 +65,6 @@ class LoadedBase:
         self.lock = threading.RLock()
         self.base_nbytes = module_nbytes(model)
         self.holders = 0  # SDK objects using this base (see BasePool.acquire / BasePool.drop)
-        self._active: Composition = ()
         self._users: dict[str, int] = {}
 
     # -- adapters ---------------------------------------------------------------------------------
@@ -99,7 +82,7 @@ class LoadedBase:
                 self.detach(name)
             for module_path, slot in weights.slots.items():
                 wrap_linear(self.model, module_path, self.routing).slots[name] = slot
-            attached = AttachedAdapter(name, folder, weights, time.perf_counter() - started, time.time())
+            attached = AttachedAdapter(name, folder, weights, time.perf_counter() - started)
             self.adapters[name] = attached
             return attached
 
@@ -112,8 +95,6 @@ class LoadedBase:
                 wrapper.slots.pop(name, None)
                 unwrap_linear(self.model, module_path)
             del self.adapters[name]
-            if any(step_name == name for step_name, _ in self._active):
-                self.activate([item for item in self._active if item[0] != name])
 
     def _with_soft_prompts(self, embeddings: torch.Tensor | None, files: Sequence[Path]) -> torch.Tensor:
         parts = [] if embeddings is None else [embeddings]
@@ -151,21 +132,7 @@ class LoadedBase:
             raise InferenceError(f"expert `{name}` is not attached to base `{self.path}` (attached: {attached})")
         return self.adapters[name]
 
-    # -- activation -------------------------------------------------------------------------------
-    @property
-    def active(self) -> Composition:
-        return self._active
-
-    def activate(self, experts: CompositionLike) -> Composition:
-        """Make ``experts`` the composition every forward uses (None or [] = the bare base)."""
-        composition = normalize_composition(experts)
-        with self.lock:
-            for name, _ in composition:
-                self._get(name)
-            self._active = composition
-            self.routing.plan = tuple(Activation(n, w) for n, w in composition if self._has_slots(n))
-        return composition
-
+    # -- plans ----------------------------------------------------------------------------------------
     def _has_slots(self, name: str) -> bool:
         return bool(self.adapters[name].weights.slots)
 
@@ -188,7 +155,7 @@ class LoadedBase:
 
     @contextlib.contextmanager
     def using_plan(self, plan: tuple[Activation, ...]) -> Iterator[None]:
-        """Hold the lock and run with ``plan``; the persistent activation comes back afterwards."""
+        """Hold the lock and run with ``plan``; the plan before it comes back afterwards."""
         with self.lock:
             saved = self.routing.plan
             self.routing.plan = plan
@@ -206,11 +173,6 @@ class LoadedBase:
     # -- memory -----------------------------------------------------------------------------------
     def adapters_nbytes(self) -> int:
         return sum(adapter.nbytes for adapter in self.adapters.values())
-
-    def describe(self) -> dict[str, Any]:
-        return {"path": str(self.path), "device": self.placement.device, "dtype": self.placement.dtype,
-                "base_bytes": self.base_nbytes, "adapter_bytes": self.adapters_nbytes(),
-                "experts": list(self.adapters)}
 
 
 class BasePool:

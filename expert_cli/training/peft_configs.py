@@ -13,7 +13,8 @@ from pathlib import Path
 from typing import Any
 
 from expert_cli.core.errors import TrainingError
-from expert_cli.manifest.model import LORA_FAMILY, AdapterSpec, SoftPromptSpec
+from expert_cli.manifest.adapter_types import is_ranked
+from expert_cli.manifest.model import AdapterSpec, SoftPromptSpec
 
 DEFAULT_DROPOUT = 0.05
 PROMPT_INIT = {"text": "TEXT", "random": "RANDOM", "vocab_sample": "SAMPLE_VOCAB"}
@@ -54,7 +55,7 @@ def plan_adapter(spec: AdapterSpec, config: dict[str, Any], notes: list[str] | N
         chosen[key] = entry_value if entry_value is not None else config_value
     if not chosen["target_modules"]:
         raise TrainingError(f"the `{kind}` adapter lists no `target_modules`")
-    if kind in LORA_FAMILY and (not chosen["r"] or not chosen["alpha"]):
+    if is_ranked(kind) and (not chosen["r"] or not chosen["alpha"]):
         raise TrainingError(f"a `{kind}` adapter needs `r` and `alpha` greater than 0")
     return AdapterPlan(
         type=kind,
@@ -71,11 +72,10 @@ def build_peft_config(plan: AdapterPlan, *, total_steps: int | None = None):
     """The PEFT config for ``plan`` (task type causal LM)."""
     import peft
 
-    builders = {"lora": _lora, "dora": _lora, "ia3": _ia3, "lokr": _lokr, "adalora": _adalora}
-    if plan.type not in builders:
-        raise TrainingError(f"adapter type `{plan.type}` is not supported; use one of {', '.join(builders)}")
+    if plan.type not in BUILDERS:
+        raise TrainingError(f"adapter type `{plan.type}` is not supported; use one of {', '.join(BUILDERS)}")
     try:
-        return builders[plan.type](peft, plan, total_steps)
+        return BUILDERS[plan.type](peft, plan, total_steps)
     except ValueError as exc:
         raise TrainingError(f"invalid `{plan.type}` adapter settings: {exc}") from exc
 
@@ -105,6 +105,10 @@ def _adalora(peft, plan: AdapterPlan, total_steps: int | None):
     return peft.AdaLoraConfig(task_type=peft.TaskType.CAUSAL_LM, init_r=plan.r, target_r=max(1, plan.r // 2),
                               lora_alpha=plan.alpha, lora_dropout=plan.dropout, target_modules=plan.target_modules,
                               total_step=total_steps)
+
+
+# The PEFT config of each adapter type of the manifest (expert_cli.manifest.adapter_types), one line per type.
+BUILDERS = {"lora": _lora, "dora": _lora, "ia3": _ia3, "lokr": _lokr, "adalora": _adalora}
 
 
 def check_soft_prompt(soft_prompt: SoftPromptSpec) -> str:

@@ -13,13 +13,14 @@ from expert_factory import make_adapter
 from expert_cli.core.errors import InferenceError, OutOfMemoryError, UsageError
 
 PROMPT = [[5, 6, 7, 8, 9, 10, 11, 12]]
+ADAPTERS = ("a", "b", "dora", "ia3", "pt", "ada", "kron", "kron-f", "rs")
 
 
 @pytest.fixture(scope="module")
 def adapters(tiny_model: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     root = tmp_path_factory.mktemp("adapters")
     specs = {"a": ("lora", 1), "b": ("lora", 2), "dora": ("dora", 3), "ia3": ("ia3", 4), "pt": ("prompt_tuning", 5),
-             "ada": ("adalora", 6), "kron": ("lokr", 7), "kron-f": ("lokr-factored", 8)}
+             "ada": ("adalora", 6), "kron": ("lokr", 7), "kron-f": ("lokr-factored", 8), "rs": ("rslora", 9)}
     return {name: make_adapter(tiny_model, root / name, kind, seed) for name, (kind, seed) in specs.items()}
 
 
@@ -28,7 +29,7 @@ def base(tiny_model: Path, adapters: dict[str, Path]):
     from expert_cli.runtime.pool import BasePool
 
     loaded = BasePool().get(tiny_model, device="cpu")
-    for name in ("a", "b", "dora", "ia3", "pt", "ada", "kron", "kron-f"):
+    for name in ADAPTERS:
         loaded.attach(name, adapters[name])
     return loaded
 
@@ -36,6 +37,13 @@ def base(tiny_model: Path, adapters: dict[str, Path]):
 def logits(model, ids=PROMPT):
     with torch.inference_mode():
         return model(torch.tensor(ids)).logits
+
+
+def run(base, composition=(), ids=PROMPT):
+    """The base's logits with ``composition`` (names, or (name, weight) pairs) applied to every row."""
+    steps = tuple((item, 1.0) if isinstance(item, str) else item for item in composition)
+    with base.using_plan(base.rows_plan([steps])):
+        return logits(base.model, ids)
 
 
 def plain_model(tiny_model: Path):
@@ -46,44 +54,37 @@ def plain_model(tiny_model: Path):
 
 def test_an_active_adapter_changes_the_output(base, tiny_model):
     bare = logits(plain_model(tiny_model))
-    base.activate("a")
-    assert (logits(base.model) - bare).abs().max() > 1e-2
+    assert (run(base, ["a"]) - bare).abs().max() > 1e-2
 
 
 def test_no_active_expert_is_the_bare_base_bit_for_bit(base, tiny_model):
     bare = logits(plain_model(tiny_model))
     assert torch.equal(logits(base.model), bare)
-    base.activate(["a", "dora"])
-    logits(base.model)
-    base.activate(None)
-    assert torch.equal(logits(base.model), bare)
+    assert not torch.equal(run(base, ["a", "dora"]), bare)
+    assert torch.equal(logits(base.model), bare)  # the plan ends with the run
+    assert torch.equal(run(base, []), bare)
 
 
 def test_switching_a_b_a_reproduces_a_exactly(base):
-    base.activate("a")
-    first = logits(base.model)
-    base.activate("b")
-    other = logits(base.model)
-    base.activate("a")
-    assert torch.equal(logits(base.model), first)
+    first = run(base, ["a"])
+    other = run(base, ["b"])
+    assert torch.equal(run(base, ["a"]), first)
     assert not torch.allclose(other, first)
 
 
 def test_composing_two_experts_differs_from_each(base):
     outputs = {}
-    for composition in ("a", "b", ("a", "b")):
-        base.activate(composition if isinstance(composition, str) else list(composition))
-        outputs[composition] = logits(base.model)
-    assert not torch.allclose(outputs[("a", "b")], outputs["a"])
-    assert not torch.allclose(outputs[("a", "b")], outputs["b"])
-    base.activate({"a": 0.0, "b": 1.0})
-    assert torch.allclose(logits(base.model), outputs["b"], atol=1e-6)
+    for composition in (("a",), ("b",), ("a", "b")):
+        outputs[composition] = run(base, composition)
+    assert not torch.allclose(outputs[("a", "b")], outputs[("a",)])
+    assert not torch.allclose(outputs[("a", "b")], outputs[("b",)])
+    assert torch.allclose(run(base, [("a", 0.0), ("b", 1.0)]), outputs[("b",)], atol=1e-6)
 
 
 def test_base_is_loaded_once_for_many_experts(tiny_model, adapters, monkeypatch):
     import transformers
 
-    from expert_cli.runtime.adapters.layers import module_nbytes
+    from expert_cli.runtime.adapters.linear import module_nbytes
     from expert_cli.runtime.pool import BasePool
 
     calls = []
@@ -104,26 +105,35 @@ def test_base_is_loaded_once_for_many_experts(tiny_model, adapters, monkeypatch)
 def test_detaching_frees_the_slots_and_restores_plain_layers(base, tiny_model):
     from torch import nn
 
-    from expert_cli.runtime.adapters.layers import AdapterLinear
+    from expert_cli.runtime.adapters.linear import AdapterLinear
 
-    base.activate("a")
+    run(base, ["a"])
     for name in list(base.adapters):
         base.detach(name)
-    assert base.active == () and base.adapters_nbytes() == 0
+    assert base.adapters_nbytes() == 0
     assert not any(isinstance(m, AdapterLinear) for m in base.model.modules())
     assert isinstance(base.model.get_submodule("model.layers.0.self_attn.q_proj"), nn.Linear)
     assert torch.equal(logits(base.model), logits(plain_model(tiny_model)))
     with pytest.raises(InferenceError, match="not attached"):
-        base.activate("a")
+        run(base, ["a"])
 
 
-@pytest.mark.parametrize("name", ["a", "dora", "ia3", "ada", "kron", "kron-f"])
+def test_a_batch_mixing_every_method_row_by_row_equals_each_row_alone(base):
+    compositions = [(("a", 1.0),), (("dora", 0.5),), (("ia3", 1.0), ("kron", 1.0)), (), (("ada", 1.0),),
+                    (("kron-f", 0.7), ("ia3", 0.3)), (("rs", 1.0), ("dora", 1.0))]
+    ids = [[5 + row, 6, 7, 8, 9, 10, 11, 12] for row in range(len(compositions))]
+    with base.using_plan(base.rows_plan(compositions)):
+        batched = logits(base.model, ids)
+    for row, composition in enumerate(compositions):
+        assert torch.allclose(batched[row], run(base, composition, [ids[row]])[0], atol=1e-5), composition
+
+
+@pytest.mark.parametrize("name", ["a", "dora", "ia3", "ada", "kron", "kron-f", "rs"])
 def test_same_logits_as_stock_peft_model(base, tiny_model, adapters, name):
     from peft import PeftModel
 
     reference = PeftModel.from_pretrained(plain_model(tiny_model), adapters[name]).eval()
-    base.activate(name)
-    assert torch.allclose(logits(base.model), logits(reference), atol=1e-5)
+    assert torch.allclose(run(base, [name]), logits(reference), atol=1e-5)
 
 
 @pytest.mark.parametrize("name", ["a", "dora", "ia3", "pt", "ada", "kron", "kron-f"])

@@ -71,9 +71,8 @@ def test_an_expert_of_another_adapter_family_trains_and_the_runtime_serves_it_as
     reference = load_with_stock_peft(tiny_model, result.adapter_dir).eval()
     base = BasePool().get(tiny_model, device="cpu")
     base.attach("trained", result.adapter_dir)
-    base.activate("trained")
     ids = torch.tensor([[5, 6, 7, 8, 9]])
-    with torch.no_grad():
+    with torch.no_grad(), base.using_plan(base.rows_plan([(("trained", 1.0),)])):
         expected = reference(input_ids=ids).logits
         with reference.disable_adapter():
             assert not torch.allclose(expected, reference(input_ids=ids).logits)  # it learned something

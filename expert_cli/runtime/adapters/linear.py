@@ -1,0 +1,160 @@
+"""Unmerged adapters on a shared base: one wrapper per target Linear, one slot per attached adapter.
+
+The first adapter that targets a ``nn.Linear`` replaces it with an :class:`AdapterLinear` holding the base
+layer untouched and a dict of slots (adapter name -> a :class:`Slot` of the adapter's method, read straight
+from ``adapter_model.safetensors``). Every wrapper of a base shares one :class:`AdapterRouting`; its ``plan``
+says which adapters are active, with which weight and for which batch rows, so switching experts is one
+attribute assignment and a batch can mix experts row by row. With an empty plan a wrapper returns
+``base_layer(x)`` itself: bit for bit the bare base.
+
+Each method module (:mod:`.lora`, :mod:`.lokr`, :mod:`.ia3`, ...) defines its slot: what it does to the base
+layer's input (:meth:`Slot.scale_input`, only when ``scales_input``) and to its output (:meth:`Slot.apply`).
+Several active slots apply in plan order; additive ones (:class:`DeltaSlot`) each compute their delta against
+the base output (PEFT chains DoRA adapters on the running result instead; for one adapter the two agree).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+from torch import nn
+
+
+@dataclass(frozen=True)
+class Activation:
+    """One adapter in the plan: its ``weight`` and the batch ``rows`` it applies to (None = every row)."""
+
+    name: str
+    weight: float = 1.0
+    rows: torch.Tensor | None = None
+
+
+class AdapterRouting:
+    """The plan shared by every wrapper of one base model; empty means the bare base."""
+
+    def __init__(self) -> None:
+        self.plan: tuple[Activation, ...] = ()
+
+
+class Slot:
+    """One adapter's tensors on one Linear layer; each method module subclasses it."""
+
+    scales_input = False  # True when the slot scales the base layer's input (see scale_input)
+
+    def tensors(self) -> tuple[torch.Tensor | None, ...]:
+        raise NotImplementedError
+
+    def nbytes(self) -> int:
+        return sum(t.numel() * t.element_size() for t in self.tensors() if t is not None)
+
+    def scale_input(self, base_input: torch.Tensor, step: Activation, x: torch.Tensor) -> torch.Tensor:
+        """The base layer's input after this slot (called only when ``scales_input``)."""
+        return base_input
+
+    def apply(self, out: torch.Tensor, x: torch.Tensor, base: torch.Tensor, step: Activation,
+              bias: torch.Tensor | None) -> torch.Tensor:
+        """The layer output after this slot: ``out`` so far, ``x`` the input, ``base`` the base output."""
+        raise NotImplementedError
+
+
+class DeltaSlot(Slot):
+    """A slot that adds a delta to the output; :meth:`add_to` computes it for the rows it is given."""
+
+    def add_to(self, out: torch.Tensor | None, x: torch.Tensor, base: torch.Tensor, weight: float,
+               bias: torch.Tensor | None) -> torch.Tensor:
+        """``out + weight * delta``, or the weighted delta alone when ``out`` is None."""
+        raise NotImplementedError
+
+    def apply(self, out: torch.Tensor, x: torch.Tensor, base: torch.Tensor, step: Activation,
+              bias: torch.Tensor | None) -> torch.Tensor:
+        if step.rows is None:
+            return self.add_to(out, x, base, step.weight, bias)
+        rows = step.rows
+        return out.index_add(0, rows, self.add_to(None, x[rows], base[rows], step.weight, bias))
+
+
+class AdapterLinear(nn.Module):
+    """A ``nn.Linear`` plus named adapter slots, applied as the shared routing plan says."""
+
+    def __init__(self, base_layer: nn.Linear, routing: AdapterRouting) -> None:
+        super().__init__()
+        self.base_layer = base_layer
+        self.routing = routing
+        self.slots: dict[str, Slot] = {}
+        self.in_features = base_layer.in_features
+        self.out_features = base_layer.out_features
+
+    @property
+    def weight(self) -> torch.Tensor:
+        return self.base_layer.weight
+
+    @property
+    def bias(self) -> torch.Tensor | None:
+        return self.base_layer.bias
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        plan = self.routing.plan
+        if not plan:
+            return self.base_layer(x)
+        active = [(self.slots[step.name], step) for step in plan if step.name in self.slots]
+        if not active:
+            return self.base_layer(x)
+        base_input = x
+        for slot, step in active:
+            if slot.scales_input:
+                base_input = slot.scale_input(base_input, step, x)
+        out = base = self.base_layer(base_input)
+        for slot, step in active:
+            out = slot.apply(out, x, base, step, self.base_layer.bias)
+        return out
+
+
+@dataclass
+class AdapterWeights:
+    """An adapter read from disk, not yet placed: per-module slots and/or prompt-tuning embeddings."""
+
+    slots: dict[str, Slot] = field(default_factory=dict)
+    prompt_embeddings: torch.Tensor | None = None
+
+    def nbytes(self) -> int:
+        total = sum(slot.nbytes() for slot in self.slots.values())
+        if self.prompt_embeddings is not None:
+            total += self.prompt_embeddings.numel() * self.prompt_embeddings.element_size()
+        return total
+
+
+def wrap_linear(model: nn.Module, module_path: str, routing: AdapterRouting) -> AdapterLinear:
+    """The wrapper at ``module_path``, replacing the plain ``nn.Linear`` there the first time."""
+    module = model.get_submodule(module_path)
+    if isinstance(module, AdapterLinear):
+        return module
+    if not isinstance(module, nn.Linear):
+        raise TypeError(f"`{module_path}` is a {type(module).__name__}, not a Linear layer")
+    wrapper = AdapterLinear(module, routing)
+    _replace(model, module_path, wrapper)
+    return wrapper
+
+
+def unwrap_linear(model: nn.Module, module_path: str) -> None:
+    """Put the plain base layer back once a wrapper holds no slot (the model is then untouched)."""
+    module = model.get_submodule(module_path)
+    if isinstance(module, AdapterLinear) and not module.slots:
+        _replace(model, module_path, module.base_layer)
+
+
+def _replace(model: nn.Module, module_path: str, module: nn.Module) -> None:
+    parent_path, _, child = module_path.rpartition(".")
+    setattr(model.get_submodule(parent_path) if parent_path else model, child, module)
+
+
+def module_nbytes(module: Any) -> int:
+    """Bytes held by a module's parameters and buffers (shared tensors counted once)."""
+    seen: set[int] = set()
+    total = 0
+    for tensor in list(module.parameters()) + list(module.buffers()):
+        if tensor.data_ptr() not in seen:
+            seen.add(tensor.data_ptr())
+            total += tensor.numel() * tensor.element_size()
+    return total
