@@ -9,7 +9,7 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from expert_factory import TARGETS
+from expert_factory import TARGETS, make_adapter
 
 from expert_cli.core.errors import InferenceError
 from expert_cli.manifest.adapter_types import ADAPTER_METHODS
@@ -79,7 +79,6 @@ def test_a_lora_bias_is_refused_by_its_tensor_name(tiny_model, tmp_path):
 
 
 def test_an_incomplete_lora_pair_is_named(tiny_model, tmp_path):
-    from expert_factory import make_adapter
     from safetensors.torch import load_file, save_file
 
     from expert_cli.runtime.pool import BasePool
@@ -94,7 +93,6 @@ def test_an_incomplete_lora_pair_is_named(tiny_model, tmp_path):
 
 
 def test_attached_bytes_count_every_tensor_of_each_methods_slots(tiny_model, tmp_path):
-    from expert_factory import make_adapter
     from safetensors.torch import load_file
 
     from expert_cli.runtime.pool import BasePool
