@@ -120,27 +120,7 @@ class BatchDecoder:
             lengths = lengths + 1
 
     def _first_inputs(self) -> tuple[dict[str, Any], torch.Tensor, torch.Tensor, torch.Tensor]:
-        """Left-padded prompt ids (or embeddings when a row has prompt-tuning prefixes), mask, lengths."""
-        prefixes = [self.base.prompt_prefix(row.composition) for row in self.rows]
-        prefix_lengths = [0 if p is None else p.shape[0] for p in prefixes]
-        lengths = [len(row.prompt_ids) + extra for row, extra in zip(self.rows, prefix_lengths)]
-        width = max(lengths)
-        pad = self.tokenizer.pad_token_id if self.tokenizer.pad_token_id is not None else self.stop_ids[0]
-        ids = torch.full((len(self.rows), width), pad, dtype=torch.long)
-        mask = torch.zeros((len(self.rows), width), dtype=torch.long)
-        for index, (row, length) in enumerate(zip(self.rows, lengths)):
-            if row.prompt_ids:
-                ids[index, width - len(row.prompt_ids):] = torch.tensor(row.prompt_ids, dtype=torch.long)
-            mask[index, width - length:] = 1
-        ids, mask = ids.to(self.device), mask.to(self.device)
-        if not any(prefix_lengths):
-            return {"input_ids": ids}, mask, mask.sum(dim=1), ids
-        embeds = self.base.model.get_input_embeddings()(ids)
-        for index, prefix in enumerate(prefixes):
-            if prefix is not None:
-                start = width - lengths[index]
-                embeds[index, start:start + prefix.shape[0]] = prefix.to(embeds.dtype)
-        return {"inputs_embeds": embeds}, mask, mask.sum(dim=1), ids
+        return prefill_inputs(self.base, self.rows, self.stop_ids[0], self.device)
 
     def _forward(self, inputs: dict[str, Any], mask: torch.Tensor, lengths: torch.Tensor, cache: Any,
                  first: bool) -> tuple[torch.Tensor, Any]:
@@ -197,6 +177,31 @@ class BatchDecoder:
         if ids and ids[-1] in self.stop_ids:
             ids = ids[:-1]
         return self.tokenizer.decode(ids, skip_special_tokens=False)
+
+
+def prefill_inputs(base: LoadedBase, rows: Sequence[RowRequest], fallback_pad: int, device: Any,
+                   ) -> tuple[dict[str, Any], torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Left-padded prompt ids (or embeddings when a row has prompt-tuning prefixes), mask, lengths, ids."""
+    prefixes = [base.prompt_prefix(row.composition) for row in rows]
+    prefix_lengths = [0 if p is None else p.shape[0] for p in prefixes]
+    lengths = [len(row.prompt_ids) + extra for row, extra in zip(rows, prefix_lengths)]
+    width = max(lengths)
+    pad = base.tokenizer.pad_token_id if base.tokenizer.pad_token_id is not None else fallback_pad
+    ids = torch.full((len(rows), width), pad, dtype=torch.long)
+    mask = torch.zeros((len(rows), width), dtype=torch.long)
+    for index, (row, length) in enumerate(zip(rows, lengths)):
+        if row.prompt_ids:
+            ids[index, width - len(row.prompt_ids):] = torch.tensor(row.prompt_ids, dtype=torch.long)
+        mask[index, width - length:] = 1
+    ids, mask = ids.to(device), mask.to(device)
+    if not any(prefix_lengths):
+        return {"input_ids": ids}, mask, mask.sum(dim=1), ids
+    embeds = base.model.get_input_embeddings()(ids)
+    for index, prefix in enumerate(prefixes):
+        if prefix is not None:
+            start = width - lengths[index]
+            embeds[index, start:start + prefix.shape[0]] = prefix.to(embeds.dtype)
+    return {"inputs_embeds": embeds}, mask, mask.sum(dim=1), ids
 
 
 def _seen_ids(sequence: torch.Tensor, real_length: int) -> torch.Tensor:

@@ -55,6 +55,9 @@ class ChatSetup:
 
 def prepare_chat(settings: ChatSettings) -> ChatSetup:
     """Check the settings and find everything the chat needs, without loading any model."""
+    from expert_cli.sdk.extras import require_extra
+
+    require_extra("chat")
     from expert_cli.models.resolve import resolve_base_model
     from expert_cli.runtime.sampling import resolve_decoding
 

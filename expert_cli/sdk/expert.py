@@ -48,6 +48,9 @@ class Expert:
         from expert_cli.models.resolve import resolve_base_model
         from expert_cli.packages.open import resolve_expert_source
         from expert_cli.runtime.bundle import open_expert
+        from expert_cli.sdk.extras import require_extra
+
+        require_extra("chat")
         from expert_cli.runtime.pool import default_pool
 
         bundle = open_expert(resolve_expert_source(source), base_model)

@@ -1,0 +1,95 @@
+"""Continuous batching: rows that join a running batch, or leave it, answer exactly as they would alone."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+pytest.importorskip("torch")
+
+from expert_factory import make_expert
+
+from expert_cli.sdk.manager import ExpertManager
+from expert_cli.sdk.requests import Request
+
+PROMPTS = ["SELECT name FROM users", "MATCH (p:Person) RETURN", "The quick brown fox", "hello", "reverse apple",
+           '{"name": "Ada"', "COUNT orders GROUP BY", "yes no maybe"]
+
+
+@pytest.fixture(scope="module")
+def manager(tiny_model: Path, tmp_path_factory: pytest.TempPathFactory):
+    root = tmp_path_factory.mktemp("continuous-experts")
+    with ExpertManager(base_model=tiny_model) as manager:
+        manager.load_expert("a", make_expert(tiny_model, root / "a", "expert-a", "lora", 1))
+        manager.load_expert("b", make_expert(tiny_model, root / "b", "expert-b", "lora", 2))
+        manager.load_expert("c", make_expert(tiny_model, root / "c", "expert-c", "ia3", 3))
+        yield manager
+
+
+COMPOSITIONS = [None, "a", "b", "c", {"a": 0.5, "b": 0.5}, ["b", "c"], "a", None]
+
+
+def prepared(manager: ExpertManager, index: int, max_tokens: int):
+    request = Request(PROMPTS[index], overrides={"temperature": 0, "max_tokens": max_tokens})
+    return manager.prepare(COMPOSITIONS[index], request)
+
+
+def solo(manager: ExpertManager, index: int, max_tokens: int) -> list[int]:
+    from expert_cli.sdk import requests
+
+    return requests.run([prepared(manager, index, max_tokens)])[0].token_ids
+
+
+def test_rows_joining_and_leaving_a_running_batch_decode_as_they_would_alone(manager: ExpertManager):
+    from expert_cli.runtime.continuous import ContinuousBatch
+
+    lengths = [3, 9, 5, 12, 7, 4, 10, 6]
+    expected = [solo(manager, i, lengths[i]) for i in range(len(PROMPTS))]
+    base = prepared(manager, 0, 1).base
+    batch = ContinuousBatch(base)
+    pending = list(range(len(PROMPTS)))
+    rows: dict[int, object] = {}
+    finished: dict[int, list[int]] = {}
+    steps = 0
+    while pending or len(batch):
+        if pending and steps % 2 == 0:  # two rows join every other step, while the others decode
+            joining, pending = pending[:2], pending[2:]
+            new = batch.admit([prepared(manager, i, lengths[i]).row for i in joining])
+            rows.update(zip(joining, new))
+        else:
+            batch.step()
+        for row in batch.take_finished():
+            index = next(i for i, r in rows.items() if r is row)
+            finished[index] = row.generated
+        steps += 1
+        assert steps < 200
+    assert [finished[i] for i in range(len(PROMPTS))] == expected
+    assert all(len(finished[i]) <= lengths[i] for i in finished)
+
+
+def test_a_cancelled_row_leaves_and_the_others_go_on(manager: ExpertManager):
+    from expert_cli.runtime.continuous import ContinuousBatch
+
+    expected = solo(manager, 1, 8)
+    batch = ContinuousBatch(prepared(manager, 0, 1).base)
+    keep, drop = batch.admit([prepared(manager, 1, 8).row, prepared(manager, 2, 8).row])
+    batch.step()
+    drop.cancelled = True
+    assert batch.take_finished() == [drop] and drop.finish == "cancelled"
+    while len(batch):
+        batch.step()
+        batch.take_finished()
+    assert keep.generated == expected
+
+
+def test_padding_columns_are_trimmed_when_the_longest_row_leaves(manager: ExpertManager):
+    from expert_cli.runtime.continuous import ContinuousBatch
+
+    batch = ContinuousBatch(prepared(manager, 0, 1).base)
+    long_row = Request("x " * 40, overrides={"temperature": 0, "max_tokens": 1})
+    batch.admit([manager.prepare(None, long_row).row, prepared(manager, 3, 6).row])
+    wide = batch._mask.shape[1]
+    batch.take_finished()  # the long row ended on its first token
+    assert len(batch) == 1 and batch._mask.shape[1] < wide
+    assert bool(batch._mask[:, 0].all())
