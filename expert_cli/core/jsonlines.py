@@ -6,8 +6,10 @@ and records the line on which every value starts, keyed by its path (``("trainin
 
 from __future__ import annotations
 
+import json
 import json.decoder
 import re
+from typing import Any
 
 PathKey = tuple[str | int, ...]
 
@@ -29,7 +31,7 @@ def line_index(text: str) -> dict[PathKey, int]:
     lines: dict[PathKey, int] = {}
     try:
         _Scanner(text, lines).value(0, ())
-    except (ValueError, IndexError):
+    except (ValueError, IndexError, RecursionError):
         return {}
     return lines
 
@@ -97,3 +99,16 @@ class _Scanner:
                 raise ValueError("expected ','")
             pos += 1
             index += 1
+
+
+def parse_json(text: str) -> Any:
+    """``json.loads`` for untrusted text: every way it can fail is a ``ValueError`` with a readable reason
+    (``json.JSONDecodeError`` for syntax, with its line), including nesting too deep for the parser,
+    integers over Python's 4,300-digit limit, and ``NaN``/``Infinity``, which JSON does not allow."""
+    def refuse_constant(name: str) -> Any:
+        raise ValueError(f"`{name}` is not a JSON number")
+
+    try:
+        return json.loads(text, parse_constant=refuse_constant)
+    except RecursionError:
+        raise ValueError("it is nested too deeply") from None

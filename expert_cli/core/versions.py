@@ -12,11 +12,23 @@ import re
 from dataclasses import dataclass
 
 from expert_cli.core.errors import UsageError
-from expert_cli.packages.registry import version_key
 from expert_cli.core.specs import canonical_name
 
-_COMPARATOR = re.compile(r"^(>=|<=|==|!=|>|<|=|\^|~)?\s*v?([0-9xX*]+(?:\.[0-9xX*]+){0,2}(?:-[0-9A-Za-z.-]+)?)$")
+_COMPARATOR = re.compile(r"^(>=|<=|==|!=|>|<|=|\^|~)?\s*v?([0-9xX*]{1,30}(?:\.[0-9xX*]{1,30}){0,2}(?:-[0-9A-Za-z.-]+)?)$")
+_MAX_DIGITS = 30  # int() refuses strings over 4,300 digits; no real version comes close
+_SEMVER = re.compile(r"^([0-9]{1,30})\.([0-9]{1,30})\.([0-9]{1,30})(?:-([0-9A-Za-z.-]+))?")
 _SPLIT = re.compile(r"^([A-Za-z0-9][A-Za-z0-9._-]*?)\s*(?:@\s*|(?=[<>=!^~\s])|$)(.*)$")
+
+
+def version_key(version: str) -> tuple:
+    """Semver order (pre-releases before their release), falling back to plain text for odd versions."""
+    match = _SEMVER.match(version)
+    if not match:
+        return (0, (), version)
+    major, minor, patch, pre = match.groups()
+    pre_key = (1,) if pre is None else (0,) + tuple(
+        (0, int(p), "") if p.isdigit() and len(p) <= _MAX_DIGITS else (1, 0, p) for p in pre.split("."))
+    return (1, (int(major), int(minor), int(patch), pre_key), version)
 
 
 @dataclass(frozen=True)

@@ -14,6 +14,7 @@ selected base model kept and a ``files`` map (path -> SHA-256) added; any old ``
 from __future__ import annotations
 
 import json
+import stat
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -23,6 +24,7 @@ from expert_cli.core.errors import PackageError
 from expert_cli.manifest.exemplars import EXEMPLARS_FILE, sample_routing_exemplars
 from expert_cli.core.files import replacing
 from expert_cli.core.hashing import hash_files, sha256_bytes, sha256_file, write_sidecar
+from expert_cli.manifest.locations import check_locations
 from expert_cli.manifest.model import MANIFEST_FILE, Manifest, load_manifest, model_slug
 from expert_cli.core.progress import ProgressCallback
 from expert_cli.manifest.soft_prompt_files import find_soft_prompt
@@ -98,6 +100,27 @@ def collect_files(manifest: Manifest, expert_dir: Path, weights_dir: Path, inclu
     return files
 
 
+def check_plain_files(root: Path, files: list[Path]) -> None:
+    """Every file is a regular file under ``root``, with no symbolic link on the way (not even ``root``)."""
+    for path in files:
+        absolute = Path(path).absolute()
+        try:
+            relative = absolute.relative_to(Path(root).absolute())
+        except ValueError:
+            raise PackageError(f"`{path}` is outside the expert folder `{root}`", hint=_PLAIN_HINT) from None
+        steps = [Path(root).absolute()] + [Path(root).absolute().joinpath(*relative.parts[:i + 1])
+                                            for i in range(len(relative.parts))]
+        link = next((step for step in steps if step.is_symlink()), None)
+        if link is not None:
+            raise PackageError(f"`{link}` is a symbolic link; a folder install copies only regular files",
+                               hint=_PLAIN_HINT)
+        if not stat.S_ISREG(absolute.lstat().st_mode):
+            raise PackageError(f"`{path}` is not a regular file", hint=_PLAIN_HINT)
+
+
+_PLAIN_HINT = "copy the real file into the expert folder, or build a package with `expert-cli package` and install that"
+
+
 def _archive_name(relative: str) -> str:
     try:
         return safe_member_name(Path(relative).as_posix(), ArchiveLimits())
@@ -129,13 +152,19 @@ def resolve_output(output: Path | None, file_name: str) -> Path:
 
 
 def build_package(expert_dir: Path, output: Path | None = None, model: str | None = None,
-                  include_tests: bool = False, progress: ProgressCallback | None = None) -> PackageResult:
-    """Package the expert at ``expert_dir`` for one base model; returns where and what was written."""
+                  include_tests: bool = False, progress: ProgressCallback | None = None,
+                  follow_symlinks: bool = True) -> PackageResult:
+    """Package the expert at ``expert_dir`` for one base model; returns where and what was written.
+    With ``follow_symlinks=False`` (folder installs) every shipped file must be a regular file inside the
+    folder, reached through no symbolic link."""
     manifest = load_manifest(expert_dir)
+    check_locations(manifest.data, manifest.label())
     expert_dir = manifest.root or Path(expert_dir)
     chosen = manifest.base_model(model)
     weights_dir = find_weights_dir(manifest, expert_dir, chosen.name)
     sources = collect_files(manifest, expert_dir, weights_dir, include_tests)
+    if not follow_symlinks:
+        check_plain_files(expert_dir, [manifest.path or expert_dir / MANIFEST_FILE, *sources.values()])
     entries = {name: ArchiveEntry(name, path) for name, path in sources.items()}
     exemplars = sample_routing_exemplars(manifest)
     if exemplars:

@@ -8,7 +8,6 @@ pointers (they are detected and reported instead of fetched behind the user's ba
 
 from __future__ import annotations
 
-import json
 import os
 import re
 import shutil
@@ -20,8 +19,10 @@ from typing import Any
 from expert_cli.packages.archive import read_member
 from expert_cli.core.errors import InstallError, PackageError
 from expert_cli.manifest.model import MANIFEST_FILE, model_slug
+from expert_cli.core.jsonlines import parse_json
 from expert_cli.core.progress import ProgressCallback, report
-from expert_cli.packages.registry import version_key
+from expert_cli.core.versions import version_key
+from expert_cli.packages.install_source import redact_credentials
 
 SAFE_CONFIG = {
     "core.hooksPath": "/dev/null",
@@ -35,7 +36,6 @@ SAFE_CONFIG = {
 }
 LFS_MAGIC = b"version https://git-lfs.github.com/spec/"
 _FULL_SHA = re.compile(r"^[0-9a-f]{40}$")
-_RELEASE_VERSION = re.compile(r"\.v(\d[^/]*)\.expert$")
 
 
 @dataclass
@@ -46,7 +46,7 @@ class ClonedRepo:
     commit: str
 
     def to_dict(self) -> dict[str, Any]:
-        return {"url": self.url, "ref": self.ref, "commit": self.commit}
+        return {"url": redact_credentials(self.url), "ref": self.ref, "commit": self.commit}
 
 
 def git_env() -> dict[str, str]:
@@ -80,7 +80,7 @@ def clone_repo(url: str, ref: str | None, dest: Path, progress: ProgressCallback
                                        depth=1, **options)
         commit = repo.head.commit.hexsha
     except git.exc.UnsafeProtocolError:
-        raise InstallError(f"`{url}` uses a Git transport that is not allowed",
+        raise InstallError(f"`{redact_credentials(url)}` uses a Git transport that is not allowed",
                            hint="use an https://, ssh://, git:// or file:// URL") from None
     except git.GitCommandError as exc:
         raise _clone_error(url, ref, str(exc.stderr or exc)) from None
@@ -106,6 +106,7 @@ def _fetch_commit(git: Any, url: str, sha: str, dest: Path) -> Any:
 
 
 def _clone_error(url: str, ref: str | None, stderr: str) -> InstallError:
+    url, stderr = redact_credentials(url), redact_credentials(stderr)
     lines = [re.sub(r"^stderr:\s*", "", line.strip(" '\"")) for line in stderr.strip().splitlines()]
     fatal = [line for line in lines if line.startswith(("fatal:", "error:"))]
     detail = (fatal or [line for line in lines if line] or ["git failed"])[0]
@@ -155,25 +156,22 @@ def pick_release(repo: ClonedRepo, name: str | None = None, model: str | None = 
     candidates = find_release_files(repo.path)
     if model:
         candidates = [c for c in candidates if f"-{model_slug(model)}.v" in c.name] or candidates
-    candidates.sort(key=lambda p: (version_key(_file_version(p)), p.name), reverse=True)
+    readable: list[tuple[tuple, str, Path]] = []
     first_error: PackageError | None = None
     for path in candidates:
         resolve_lfs(repo, path)
         try:
-            data = json.loads(read_member(path, MANIFEST_FILE) or b"null")
+            data = parse_json((read_member(path, MANIFEST_FILE) or b"null").decode("utf-8"))
         except (PackageError, ValueError) as exc:
             first_error = first_error or PackageError(f"release `{path.name}` cannot be read: {exc}")
             continue
-        if _compatible(data, name, model):
-            return path
+        if _compatible(data, name, model):  # ordered by the version its manifest states, never its file name
+            readable.append((version_key(str(data.get("version", ""))), path.name, path))
+    if readable:
+        return max(readable)[2]
     if first_error is not None:
         raise first_error
     return None
-
-
-def _file_version(path: Path) -> str:
-    match = _RELEASE_VERSION.search(path.name)
-    return match.group(1) if match else "0.0.0"
 
 
 def _compatible(data: Any, name: str | None, model: str | None) -> bool:

@@ -25,8 +25,7 @@ from expert_cli.manifest.model import MANIFEST_FILE, parse_manifest
 from expert_cli.packages.build import WEIGHT_FILES, build_package
 from expert_cli.core.progress import ProgressCallback
 from expert_cli.packages.registry import InstalledExpert, read_registry, registry_lock, write_registry
-from expert_cli.packages.install_source import FILE, FOLDER, GIT, Source, parse_source
-from expert_cli.core.specs import parse_expert_spec
+from expert_cli.packages.install_source import FILE, FOLDER, GIT, Source, parse_source, redact_credentials
 from expert_cli.core.versions import parse_requirement
 
 
@@ -62,7 +61,7 @@ def install_expert(source: str, options: InstallOptions | None = None,
     parsed = parse_source(source)
     with staging_area("install") as scratch:
         prepared = fetch_and_prepare(parsed, scratch, options, progress)
-        return commit_install(prepared, scratch, force=options.force)
+        return commit_install(prepared, scratch, options)
 
 
 def fetch_and_prepare(source: Source, scratch: Path, options: InstallOptions,
@@ -74,13 +73,14 @@ def fetch_and_prepare(source: Source, scratch: Path, options: InstallOptions,
         return prepare_package(package, scratch, source.location, options, local=True, progress=progress)
     repo = clone_repo(source.location, source.ref, scratch / "clone", progress)
     package = _package_from_repo(repo, scratch, options)
-    return prepare_package(package, scratch, source.original, options, git=repo.to_dict(), progress=progress)
+    return prepare_package(package, scratch, redact_credentials(source.original), options, git=repo.to_dict(),
+                           progress=progress)
 
 
 def _package_folder(folder: Path, scratch: Path, options: InstallOptions) -> Path:
     out = scratch / "build"
     out.mkdir(exist_ok=True)
-    return build_package(folder, out, model=options.model).path
+    return build_package(folder, out, model=options.model, follow_symlinks=False).path
 
 
 def _package_from_repo(repo: ClonedRepo, scratch: Path, options: InstallOptions) -> Path:
@@ -102,13 +102,13 @@ def _package_from_repo(repo: ClonedRepo, scratch: Path, options: InstallOptions)
 
 def uninstall_expert(spec_text: str) -> UninstallResult:
     """Unregister ``name[@version]`` (every version without one) and delete its folders."""
-    spec = parse_expert_spec(spec_text)
     with staging_area("uninstall") as scratch, registry_lock():
         registry = read_registry()
+        spec = registry.resolve(spec_text)
         removed = registry.remove(spec.name, spec.version)
         write_registry(registry)
         kept = [e.path for i, e in enumerate(removed)  # a folder already gone needs no warning
-                if Path(e.path).exists() and not move_out_of_tree(Path(e.path), scratch / f"trash-{i}")]
+                if Path(e.path).exists() and not move_out_of_tree(e, scratch / f"trash-{i}")]
         dependents = _dependents(registry.experts(), spec.name)
     return UninstallResult([{"name": e.name, "version": e.version, "path": e.path} for e in removed], kept, dependents)
 
@@ -130,8 +130,9 @@ def update_expert(spec_text: str, options: InstallOptions | None = None,
                   progress: ProgressCallback | None = None) -> UpdateResult:
     """Re-fetch an expert from its recorded Git source and install what it now holds."""
     options = options or InstallOptions()
-    spec = parse_expert_spec(spec_text)
-    current = read_registry().get(spec.name, spec.version)
+    registry = read_registry()
+    spec = registry.resolve(spec_text)
+    current = registry.get(spec.name, spec.version)
     if options.model is None and current.base_model:  # the installed copy's base, so no `--model` is needed
         options = replace(options, model=current.base_model)
     source = parse_source(current.source) if current.source.strip() else None
@@ -148,6 +149,6 @@ def update_expert(spec_text: str, options: InstallOptions | None = None,
         installed = read_registry().find(current.name, new_version)
         if installed is not None and (installed.extra.get("git") or {}).get("commit") == commit:
             return UpdateResult(current.name, current.version, new_version, "up-to-date", commit)
-        result = commit_install(prepared, scratch, force=True, replaces=current.version)
+        result = commit_install(prepared, scratch, replace(options, force=True), replaces=current.version)
     status = "reinstalled" if new_version == current.version else "updated"
     return UpdateResult(current.name, current.version, new_version, status, commit, result)

@@ -21,6 +21,16 @@ _SCP = re.compile(r"^[\w.-]+@[\w.-]+:(?!//)")
 _SOURCE_HINT = "pass a `.expert` file, an expert folder, or a Git URL such as `git+https://host/expert-x.git@v0.2.0`"
 
 
+_PASSWORD = re.compile(r"(?i)\b([a-z][a-z0-9+.-]*://[^/\s:@]*):[^/\s@]*@")
+_HTTP_USER = re.compile(r"(?i)\b(https?://)[^/\s@]+@")
+
+
+def redact_credentials(text: str) -> str:
+    """``https://user:S3CRET@host/x`` -> ``https://host/x``: passwords are removed from every URL in ``text``
+    (and the user part of http(s) URLs, often a token); ``ssh://git@host`` keeps its user name."""
+    return _HTTP_USER.sub(r"\1", _PASSWORD.sub(r"\1@", text))
+
+
 @dataclass(frozen=True)
 class Source:
     kind: str
@@ -52,7 +62,7 @@ def parse_source(text: str) -> Source:
     """Classify a source string; local paths must exist."""
     raw = text.strip()
     if not raw or raw.startswith("-"):
-        raise UsageError(f"`{text}` is not an install source", hint=_SOURCE_HINT)
+        raise UsageError(f"`{redact_credentials(text)}` is not an install source", hint=_SOURCE_HINT)
     if raw.startswith("git+"):
         url, ref = split_ref(raw[4:])
         return Source(GIT, url, ref, raw)
@@ -61,7 +71,7 @@ def parse_source(text: str) -> Source:
     if _REMOTE.match(raw) or _SCP.match(raw):
         url, ref = split_ref(raw)
         if url.lower().endswith(".expert") and url.lower().startswith("http"):
-            raise UsageError(f"`{raw}` is a package URL; packages are installed from local files",
+            raise UsageError(f"`{redact_credentials(raw)}` is a package URL; packages are installed from local files",
                              hint="download it (and its `.sha256`) first, then `expert-cli install <file>`")
         return Source(GIT, url, ref, raw)
     return _local(Path(raw).expanduser(), raw)
@@ -88,4 +98,4 @@ def _local(path: Path, raw: str) -> Source:
         if is_git_repo(path):
             return Source(GIT, path.resolve().as_uri(), None, raw)
         raise UsageError(f"`{path}` has no `manifest.json`", hint=_SOURCE_HINT)
-    raise UsageError(f"`{raw}` is neither an existing file or folder nor a Git URL", hint=_SOURCE_HINT)
+    raise UsageError(f"`{redact_credentials(raw)}` is neither an existing file or folder nor a Git URL", hint=_SOURCE_HINT)

@@ -12,10 +12,19 @@ from pathlib import Path
 from typing import Any
 
 from expert_cli.core.errors import PackageError, SignatureError
-from expert_cli.core.hashing import hash_files, list_files
+from expert_cli.core.hashing import check_sidecar, hash_files, list_files
+from expert_cli.manifest.locations import check_locations
 from expert_cli.manifest.model import MANIFEST_FILE, load_manifest
 from expert_cli.core.progress import ProgressCallback
-from expert_cli.packages.signing import ALGORITHM, fingerprint, normalize_pubkey, parse_pubkey, signing_message
+from expert_cli.packages.archive import ArchiveMember, extract_archive
+from expert_cli.packages.signing import (
+    ALGORITHM,
+    fingerprint,
+    normalize_pubkey,
+    parse_pubkey,
+    signed_hashes,
+    signing_message,
+)
 
 TAMPER_HINT = "the package was modified after it was built or signed; do not install it"
 
@@ -55,7 +64,9 @@ def read_extracted_manifest(folder: Path, label: str) -> dict[str, Any]:
     """The manifest of an extracted package as a raw dict, after the lenient rules."""
     if not (folder / MANIFEST_FILE).is_file():
         raise PackageError(f"`{label}` has no `manifest.json` at its root", hint="rebuild it with `expert-cli package`")
-    return load_manifest(folder / MANIFEST_FILE).to_dict()
+    data = load_manifest(folder / MANIFEST_FILE).to_dict()
+    check_locations(data, label)
+    return data
 
 
 def verify_files(folder: Path, data: dict[str, Any], label: str, progress: ProgressCallback | None = None,
@@ -89,8 +100,10 @@ def read_signature(data: dict[str, Any], hashes: dict[str, str], label: str) -> 
     if not isinstance(integrity, dict) or not integrity.get("signature"):
         return {"signed": False}
     pub = integrity.get("pubkey") or integrity.get("public_key")
-    facts = {"signed": True, "pubkey": None, "signed_at": integrity.get("created_at") or integrity.get("timestamp"),
-             "publisher": integrity.get("publisher"), "legacy_signature": not isinstance(data.get("files"), dict)}
+    signed_at, publisher = integrity.get("created_at") or integrity.get("timestamp"), integrity.get("publisher")
+    facts = {"signed": True, "pubkey": None, "signed_at": signed_at if isinstance(signed_at, str) else None,
+             "publisher": publisher if isinstance(publisher, str) else None,
+             "legacy_signature": not isinstance(data.get("files"), dict)}
     if not isinstance(pub, str):
         raise SignatureError(f"`{label}` has a signature but no public key in `integrity`", hint=TAMPER_HINT)
     facts["pubkey"] = normalize_pubkey(pub)
@@ -100,6 +113,9 @@ def read_signature(data: dict[str, Any], hashes: dict[str, str], label: str) -> 
     if algorithm != ALGORITHM:
         raise SignatureError(f"`{label}` is signed with `{algorithm}`; only `{ALGORITHM}` is supported")
     _check_signature(pub, str(integrity["signature"]), signing_message(hashes, data), label)
+    copy = integrity.get("files")
+    if copy is not None and copy != signed_hashes(hashes, data):
+        raise SignatureError(f"`integrity.files` of `{label}` differs from the signed file hashes", hint=TAMPER_HINT)
     return facts
 
 
@@ -125,3 +141,34 @@ def check_package_folder(folder: Path, label: str, progress: ProgressCallback | 
     return IntegrityReport(label, str(data.get("name")), str(data.get("version")), hashes, has_map,
                            facts["signed"], facts.get("pubkey"), facts.get("signed_at"), facts.get("publisher"),
                            facts.get("legacy_signature", False))
+
+
+@dataclass
+class OpenedPackage:
+    """A package file checked and extracted: where its files are, what was verified, the sidecar's digest."""
+
+    folder: Path
+    report: IntegrityReport
+    sidecar: str | None  # the digest the ``.sha256`` file confirmed; None when there is none
+
+
+def open_verified(package: Path, dest: Path, progress: ProgressCallback | None = None,
+                  digest: str | None = None) -> OpenedPackage:
+    """The one path from a package file to a verified folder (install, verify, the SDK's cache): the sidecar,
+    the vetted extraction into ``dest``, every member against the ``files`` map, file hashes, the signature.
+    Trust (is the key one we accept?) is a separate decision: :mod:`expert_cli.packages.policy`."""
+    sidecar = check_sidecar(package, digest)
+    members = extract_archive(package, dest, progress=progress)
+    report = check_package_folder(dest, package.name, progress)
+    if report.has_files_map:
+        check_members(members, report.files, package.name)
+    return OpenedPackage(dest, report, sidecar)
+
+
+def check_members(members: list[ArchiveMember], files: dict[str, str], label: str) -> None:
+    """A package with a ``files`` map holds exactly those files: no folder entries, nothing else."""
+    for member in members:
+        if member.is_dir or (member.name != MANIFEST_FILE and member.name not in files):
+            kind = "folder" if member.is_dir else "file"
+            raise PackageError(f"`{label}` holds the {kind} `{member.name}`, which its `files` map does not list",
+                               hint=TAMPER_HINT)

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -20,24 +19,18 @@ from typing import Any
 from expert_cli.core import paths
 from expert_cli.core.errors import NotInstalledError, RegistryError, StorageError
 from expert_cli.core.files import atomic_write_text, ensure_dir
+from expert_cli.core.jsonlines import parse_json
+from expert_cli.core.specs import ExpertSpec, parse_expert_spec
+from expert_cli.core.versions import version_key
 
 REGISTRY_VERSION = "1.0"
 LOCK_TIMEOUT_S = 60.0
+_DOCUMENT_KEYS = ("version", "last_updated", "install_dir", "models_dir", "base_models", "experts", "publisher_keys")
 _ENTRY_KEYS = ("version", "base_model", "path", "source", "installed_at", "adapters", "capabilities", "dependencies")
 
 
 def utc_now() -> str:
     return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-
-
-def version_key(version: str) -> tuple:
-    """Semver order (pre-releases before their release), falling back to plain text for odd versions."""
-    match = re.match(r"^(\d+)\.(\d+)\.(\d+)(?:-([0-9A-Za-z.-]+))?", version)
-    if not match:
-        return (0, (), version)
-    major, minor, patch, pre = match.groups()
-    pre_key = (1,) if pre is None else (0,) + tuple((0, int(p), "") if p.isdigit() else (1, 0, p) for p in pre.split("."))
-    return (1, (int(major), int(minor), int(patch), pre_key), version)
 
 
 @dataclass
@@ -80,11 +73,13 @@ class Registry:
     """An in-memory registry. Mutate only inside :func:`registry_transaction`."""
 
     def __init__(self, path: Path, experts: dict[str, list[InstalledExpert]] | None = None,
-                 base_models: list[dict[str, Any]] | None = None, extra: dict[str, Any] | None = None) -> None:
+                 base_models: list[dict[str, Any]] | None = None, extra: dict[str, Any] | None = None,
+                 publisher_keys: dict[str, str] | None = None) -> None:
         self.path = path
         self._experts = experts or {}
         self.base_models = base_models or []
         self.extra = extra or {}
+        self.publisher_keys = publisher_keys or {}  # name -> the key it is pinned to (trust on first use)
 
     def experts(self) -> list[InstalledExpert]:
         """Every installed version: names ascending, versions newest first."""
@@ -115,6 +110,31 @@ class Registry:
         versions.sort(key=lambda e: version_key(e.version), reverse=True)
         self._experts[entry.name] = versions
 
+    def pinned_key(self, name: str) -> str | None:
+        """The publisher key ``name`` is pinned to: the recorded pin, else (registries written before pins
+        existed) the key that signed its newest signed installed version."""
+        if name in self.publisher_keys:
+            return self.publisher_keys[name]
+        for entry in self._experts.get(name, []):
+            integrity = entry.extra.get("integrity")
+            if isinstance(integrity, dict) and integrity.get("signed") and isinstance(integrity.get("pubkey"), str):
+                return integrity["pubkey"]
+        return None
+
+    def find_installed_name(self, name: str) -> str | None:
+        """The installed name a user typed: exactly as installed, else its ``expert-`` short/long form."""
+        for candidate in (name, name[len("expert-"):] if name.startswith("expert-") else "expert-" + name):
+            if candidate in self._experts:
+                return candidate
+        return None
+
+    def resolve(self, text: str) -> ExpertSpec:
+        """``name[@version]`` as typed -> the installed name (exactly as installed first, then the
+        ``expert-`` short or long form) and the version; an uninstalled name keeps its canonical form."""
+        spec = parse_expert_spec(text)
+        typed = text.strip().partition("@")[0].strip()
+        return ExpertSpec(self.find_installed_name(typed) or spec.name, spec.version)
+
     def remove(self, name: str, version: str | None = None) -> list[InstalledExpert]:
         """Remove one version (or all); returns what was removed; raises when nothing matches."""
         if version is not None:
@@ -137,6 +157,7 @@ class Registry:
             "install_dir": str(paths.experts_dir()),
             "models_dir": str(paths.models_dir()),
             "base_models": self.base_models,
+            "publisher_keys": dict(sorted(self.publisher_keys.items())),
             "experts": [
                 {"name": name, "versions": [e.version_dict() for e in self._experts[name]]}
                 for name in sorted(self._experts)
@@ -148,9 +169,9 @@ class Registry:
     def from_dict(cls, path: Path, document: Any) -> Registry:
         if not isinstance(document, dict) or not isinstance(document.get("experts", []), list):
             raise _corrupt(path, "expected an object with an `experts` list")
-        registry = cls(path, base_models=list(document.get("base_models") or []),
-                       extra={k: v for k, v in document.items() if k not in
-                              ("version", "last_updated", "install_dir", "models_dir", "base_models", "experts")})
+        registry = cls(path, base_models=_list_of_objects(path, document, "base_models"),
+                       extra={k: v for k, v in document.items() if k not in _DOCUMENT_KEYS},
+                       publisher_keys=_publisher_keys(path, document.get("publisher_keys")))
         for record in document.get("experts", []):
             if not isinstance(record, dict) or not isinstance(record.get("name"), str):
                 raise _corrupt(path, "an entry in `experts` has no `name`")
@@ -163,6 +184,21 @@ class Registry:
                 _check_entry_fields(path, record["name"], version)
                 registry.add(InstalledExpert.from_dict(record["name"], version))
         return registry
+
+
+def _list_of_objects(path: Path, document: dict[str, Any], key: str) -> list[dict[str, Any]]:
+    value = document.get(key) or []
+    if not isinstance(value, list) or not all(isinstance(item, dict) for item in value):
+        raise _corrupt(path, f"`{key}` must be a list of objects")
+    return list(value)
+
+
+def _publisher_keys(path: Path, value: Any) -> dict[str, str]:
+    if value is None:  # a registry from before names were pinned to keys
+        return {}
+    if not isinstance(value, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in value.items()):
+        raise _corrupt(path, "`publisher_keys` must map expert names to `ed25519:<hex>` keys")
+    return dict(value)
 
 
 def _check_entry_fields(path: Path, name: str, data: dict[str, Any]) -> None:
@@ -197,9 +233,11 @@ def read_registry(path: Path | None = None) -> Registry:
     except UnicodeDecodeError as exc:
         raise _corrupt(path, f"not UTF-8 text ({exc.reason} at byte {exc.start})") from exc
     try:
-        document = json.loads(text)
+        document = parse_json(text)
     except json.JSONDecodeError as exc:
         raise _corrupt(path, f"{exc.msg} at line {exc.lineno}, column {exc.colno}") from exc
+    except ValueError as exc:
+        raise _corrupt(path, f"not readable JSON: {exc}") from exc
     return Registry.from_dict(path, document)
 
 

@@ -2,8 +2,9 @@
 
 The signed message keeps the original's format, with its bugs fixed: sorted ``path:sha256hex`` lines joined
 by ``\\n`` over every packaged file plus ``manifest.json``, whose hash is taken over the canonical JSON of the
-manifest without its ``integrity`` block (so adding the signature does not change what was signed).
-``sign`` records ``{publisher, signature_algorithm, pubkey, signature, created_at, files}`` in the
+whole manifest except ``integrity.signature`` (the signature itself) and ``integrity.files`` (a copy of these
+lines, checked against them). So the publisher, ``created_at``, the key and every other field a user is shown
+are covered. ``sign`` records ``{publisher, signature_algorithm, pubkey, created_at, signature, files}`` in the
 manifest's ``integrity`` block, rewrites the archive (reproducibly) and its ``.sha256`` sidecar.
 """
 
@@ -11,6 +12,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
+import stat
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,7 +21,7 @@ from typing import Any
 
 from expert_cli.core import paths
 from expert_cli.packages.archive import ArchiveEntry, extract_archive
-from expert_cli.core.errors import SignatureError, UsageError
+from expert_cli.core.errors import PackageError, SignatureError, UsageError
 from expert_cli.core.files import atomic_write_text, replacing
 from expert_cli.core.hashing import canonical_json, sha256_bytes, write_sidecar
 from expert_cli.manifest.model import MANIFEST_FILE
@@ -130,6 +133,7 @@ def load_private_key(path: Path) -> Any:
     except OSError as exc:
         raise SignatureError(f"cannot read the key `{path}`: {exc.strerror or exc}",
                              hint="create one with `expert-cli keygen`") from None
+    check_private_mode(Path(path))
     if len(data) == 32:
         return Ed25519PrivateKey.from_private_bytes(data)
     if data.strip().lower().startswith(KEY_PREFIX.encode()):
@@ -146,9 +150,38 @@ def load_private_key(path: Path) -> Any:
     return key
 
 
+UNSIGNED_INTEGRITY_KEYS = ("signature", "files")
+
+
+def signed_manifest(manifest_data: dict[str, Any]) -> dict[str, Any]:
+    """The manifest as the signature covers it: all of it but ``integrity.signature`` and ``integrity.files``."""
+    out = {key: value for key, value in manifest_data.items() if key != "integrity"}
+    integrity = manifest_data.get("integrity")
+    if isinstance(integrity, dict):
+        out["integrity"] = {k: v for k, v in integrity.items() if k not in UNSIGNED_INTEGRITY_KEYS}
+    elif integrity is not None:
+        out["integrity"] = integrity
+    return out
+
+
+def check_private_mode(path: Path) -> None:
+    """Refuse a private key that others may read or write (as ssh does): it may be known, or swapped."""
+    if os.name != "posix":
+        return
+    mode = stat.S_IMODE(path.stat().st_mode)
+    if mode & 0o077:
+        raise SignatureError(f"the private key `{path}` is open to other users (mode `{mode:04o}`); refusing to use it",
+                             hint=f"run `chmod 600 {path}`; if others could read it, make a new key with "
+                                  "`expert-cli keygen`")
+
+
 def manifest_digest(manifest_data: dict[str, Any]) -> str:
-    """SHA-256 of the canonical manifest without its ``integrity`` block."""
-    return sha256_bytes(canonical_json({k: v for k, v in manifest_data.items() if k != "integrity"}))
+    """SHA-256 of the canonical signed form of the manifest (see :func:`signed_manifest`)."""
+    try:
+        return sha256_bytes(canonical_json(signed_manifest(manifest_data)))
+    except UnicodeEncodeError:
+        raise PackageError("the manifest holds text that is not valid Unicode (a lone surrogate such as `\\ud800`)",
+                           hint="the package is damaged or forged; rebuild it with `expert-cli package`") from None
 
 
 def signed_hashes(file_hashes: dict[str, str], manifest_data: dict[str, Any]) -> dict[str, str]:
@@ -176,14 +209,12 @@ def sign_package(package: Path, key_path: Path, publisher: str | None = None,
         data = read_extracted_manifest(folder, package.name)
         hashes = verify_files(folder, data, package.name, progress, require_map=False)
         data["files"] = dict(sorted(hashes.items()))
-        data.pop("integrity", None)
-        signature = key.sign(signing_message(hashes, data))
-        pub = pubkey_text(key.public_key())
-        signed_at = utc_now()
+        pub, signed_at = pubkey_text(key.public_key()), utc_now()
         author = data.get("author") if isinstance(data.get("author"), str) else None
         data["integrity"] = {"publisher": publisher or author or "expert-cli", "signature_algorithm": ALGORITHM,
-                             "pubkey": pub, "signature": signature.hex(), "created_at": signed_at,
-                             "files": signed_hashes(hashes, data)}
+                             "pubkey": pub, "created_at": signed_at}
+        signature = key.sign(signing_message(hashes, data))
+        data["integrity"].update(signature=signature.hex(), files=signed_hashes(hashes, data))
         blob = (json.dumps(data, indent=2, ensure_ascii=False) + "\n").encode("utf-8")
         entries = [ArchiveEntry(MANIFEST_FILE, blob)] + [ArchiveEntry(n, folder / n) for n in sorted(hashes)]
         digest = write_package_file(entries, package, progress)

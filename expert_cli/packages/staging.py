@@ -20,11 +20,9 @@ from pathlib import Path
 from typing import Any
 
 from expert_cli.core import paths
-from expert_cli.packages.archive import extract_archive
 from expert_cli.core.errors import InstallError, UsageError, storage_error
 from expert_cli.core.files import ensure_dir
-from expert_cli.core.hashing import check_sidecar
-from expert_cli.packages.integrity import IntegrityReport, check_package_folder
+from expert_cli.packages.integrity import IntegrityReport, open_verified
 from expert_cli.manifest.model import Manifest, load_manifest
 from expert_cli.core.progress import ProgressCallback
 from expert_cli.packages.registry import (
@@ -35,7 +33,8 @@ from expert_cli.packages.registry import (
     utc_now,
     write_registry,
 )
-from expert_cli.packages.trust import decide_trust
+from expert_cli.packages.policy import BY_FLAG, TRUSTED, UNSIGNED, check_publisher, check_version, decide_trust
+from expert_cli.packages.trust import list_trusted_keys
 from expert_cli.core.versions import parse_requirement, satisfies
 
 LOCAL = "local"
@@ -48,6 +47,8 @@ class InstallOptions:
     allow_unsigned: bool = False
     trust_keys: tuple[str, ...] = ()
     model: str | None = None
+    allow_new_publisher: bool = False  # accept a package for a pinned name signed by another key (and re-pin)
+    allow_downgrade: bool = False  # accept a version below the newest installed one
 
 
 @dataclass
@@ -60,6 +61,7 @@ class Prepared:
     trust: str
     source: str
     git: dict[str, Any] | None = None
+    index: dict[str, Any] | None = None  # the index entry it was installed through (packages/index_install.py)
 
 
 @dataclass
@@ -118,14 +120,11 @@ def _pid_alive(pid: int) -> bool:
 def prepare_package(package: Path, scratch: Path, source: str, options: InstallOptions, *, local: bool = False,
                     git: dict[str, Any] | None = None, progress: ProgressCallback | None = None) -> Prepared:
     """Check the sidecar, extract safely, verify hashes and signature, decide trust."""
-    check_sidecar(package)
-    folder = scratch / "staged"
-    extract_archive(package, folder, progress=progress)
-    integrity = check_package_folder(folder, package.name, progress)
-    if local and not integrity.verified:
+    opened = open_verified(package, scratch / "staged", progress)
+    folder, integrity = opened.folder, opened.report
+    trust = decide_trust(integrity, options.allow_unsigned, options.trust_keys)
+    if local and trust == UNSIGNED:
         trust = LOCAL
-    else:
-        trust = decide_trust(integrity, options.allow_unsigned, options.trust_keys)
     manifest = load_manifest(folder)
     if options.model is not None:
         check_base_model(manifest, options.model, package.name)
@@ -169,25 +168,35 @@ def build_entry(prepared: Prepared, target: Path, dependencies: list[dict[str, A
                  "sha256": integrity.files.get("adapter_model.safetensors")} for a in model.adapters]
     extra: dict[str, Any] = {"integrity": {"trust": prepared.trust, "signed": integrity.verified,
                                            "fingerprint": integrity.fingerprint, "pubkey": integrity.pubkey}}
+    if prepared.trust == TRUSTED and integrity.pubkey not in {key.pubkey for key in list_trusted_keys()}:
+        extra["integrity"]["trusted_by"] = BY_FLAG  # accepted with `--trust-key` for this install
     if prepared.git:
         extra["git"] = prepared.git
+    if prepared.index:
+        extra["index"] = prepared.index
     return InstalledExpert(manifest.name, manifest.version, model.name, str(target), prepared.source, utc_now(),
                            adapters, manifest.capabilities, dependencies, extra)
 
 
-def commit_install(prepared: Prepared, scratch: Path, force: bool = False, replaces: str | None = None) -> InstallResult:
-    """Move the staged folder into place and register it, atomically with respect to the registry lock."""
+def commit_install(prepared: Prepared, scratch: Path, options: InstallOptions,
+                   replaces: str | None = None) -> InstallResult:
+    """Check the name's pinned key and version, move the staged folder into place and register it, all under
+    the registry lock (so two installs cannot both pass the checks)."""
     name, version = prepared.manifest.name, prepared.manifest.version
     target = paths.install_dir(name, version)
     with registry_lock():
         registry = read_registry()
+        check_publisher(registry, name, prepared.integrity.pubkey if prepared.integrity.verified else None,
+                        prepared.integrity.label, options.allow_new_publisher)
         existing = registry.find(name, version)
-        if existing is not None and not force:
+        if existing is not None and not options.force:
             raise InstallError(f"`{name}@{version}` is already installed at `{existing.path}`",
                                hint="pass `--force` to reinstall it")
+        check_version(registry, name, version, options.allow_downgrade)
         dependencies = check_requirements(prepared.manifest, registry)
         entry = build_entry(prepared, target, dependencies)
-        _swap_into_place(prepared.folder, target, scratch, registry, existing, entry)
+        pin = prepared.integrity.pubkey if prepared.integrity.verified else None  # first use, or an allowed change
+        _swap_into_place(prepared.folder, target, scratch, registry, existing, entry, pin)
         if replaces and replaces != version and registry.find(name, replaces):
             _retire(registry, name, replaces, scratch)
     return InstallResult(name, version, entry.base_model, str(target), entry.source, prepared.trust,
@@ -196,8 +205,9 @@ def commit_install(prepared: Prepared, scratch: Path, force: bool = False, repla
 
 
 def _swap_into_place(staged: Path, target: Path, scratch: Path, registry: Registry,
-                     existing: InstalledExpert | None, entry: InstalledExpert) -> None:
+                     existing: InstalledExpert | None, entry: InstalledExpert, pin: str | None = None) -> None:
     previous = scratch / "previous"
+    pins = dict(registry.publisher_keys)
     if existing is not None:  # de-list first: a kill from here on leaves it unlisted, never half-listed
         registry.remove(existing.name, existing.version)
         write_registry(registry)
@@ -207,13 +217,17 @@ def _swap_into_place(staged: Path, target: Path, scratch: Path, registry: Regist
         target.parent.mkdir(parents=True, exist_ok=True)
         os.rename(staged, target)
         registry.add(entry)
+        if pin is not None:
+            registry.publisher_keys[entry.name] = pin
         write_registry(registry)
     except OSError as exc:
+        registry.publisher_keys = pins
         _rollback(staged, target, previous, registry, existing, entry)
         raise InstallError(f"could not move `{entry.spec}` into `{target}`: {exc.strerror or exc}; "
                            "the install tree and the registry were left as they were",
                            hint=f"check free space and permissions under `{paths.expert_home()}`") from exc
     except BaseException:
+        registry.publisher_keys = pins
         _rollback(staged, target, previous, registry, existing, entry)
         raise
 
@@ -237,23 +251,37 @@ def _retire(registry: Registry, name: str, version: str, scratch: Path) -> None:
     removed = registry.remove(name, version)
     write_registry(registry)
     for index, entry in enumerate(removed):
-        move_out_of_tree(Path(entry.path), scratch / f"retired-{index}")
+        move_out_of_tree(entry, scratch / f"retired-{index}")
 
 
-def move_out_of_tree(folder: Path, trash: Path) -> bool:
-    """Rename an installed folder to ``trash`` when it lies inside the install tree; False otherwise."""
+def owned_folder(entry: InstalledExpert) -> Path | None:
+    """The folder the layout assigns to ``entry`` (``experts/<name>/<version>/``) when it is a real folder
+    there and the registry records that very folder; None otherwise (nothing of it may be deleted)."""
     root = paths.experts_dir().resolve()
+    folder = paths.install_dir(entry.name, entry.version)
+    parts_ok = all(part not in ("", ".", "..") and "/" not in part and "\\" not in part
+                   for part in (entry.name, entry.version))
+    if not parts_ok or folder.is_symlink() or folder.parent.is_symlink() or not folder.is_dir():
+        return None
     try:
-        resolved = folder.resolve()
-    except OSError:
-        return False
-    if root not in resolved.parents or not resolved.is_dir():
+        resolved, recorded = folder.resolve(), Path(entry.path).resolve() if entry.path else folder.resolve()
+    except (OSError, RuntimeError):
+        return None
+    if resolved.parent.parent != root or recorded != resolved:
+        return None
+    return resolved
+
+
+def move_out_of_tree(entry: InstalledExpert, trash: Path) -> bool:
+    """Rename the folder of ``entry`` (see :func:`owned_folder`) to ``trash``; False when there is none."""
+    folder = owned_folder(entry)
+    if folder is None:
         return False
     try:
-        os.rename(resolved, trash)
-    except OSError:  # another filesystem (a symlinked tree): delete in place
-        shutil.rmtree(resolved, ignore_errors=True)
-    parent = resolved.parent
-    if parent != root and not any(parent.iterdir()):
+        os.rename(folder, trash)
+    except OSError:  # another filesystem: delete in place
+        shutil.rmtree(folder, ignore_errors=True)
+    parent = folder.parent
+    if not any(parent.iterdir()):
         parent.rmdir()
     return True

@@ -1,21 +1,25 @@
-"""The trust store, ``$EXPERT_HOME/trusted-keys/<name>.pub``, and the install-time trust decision."""
+"""The trust store, ``$EXPERT_HOME/trusted-keys/<name>.pub``, and the names pinned to publisher keys.
+
+The store is refused, as ssh refuses an ``authorized_keys`` others can write, when the folder or a key file
+in it is writable by other users: anyone could drop a key there. Removing a key marks the installed experts
+it signed ``untrusted`` in the registry (and adding it back marks them ``trusted``), so ``list`` shows what
+``chat`` and the SDK will refuse (the policy itself is :mod:`expert_cli.packages.policy`).
+"""
 
 from __future__ import annotations
 
+import os
 import re
-from collections.abc import Iterable
+import stat
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from expert_cli.core import paths
 from expert_cli.core.errors import SignatureError, UsageError
-from expert_cli.packages.integrity import IntegrityReport
 from expert_cli.packages.signing import KEY_PREFIX, fingerprint, normalize_pubkey
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
-TRUSTED = "trusted"
-UNSIGNED = "unsigned"
 
 
 @dataclass
@@ -54,15 +58,29 @@ def read_pubkey_source(source: str | Path) -> str:
 
 
 def list_trusted_keys() -> list[TrustedKey]:
-    """Every key in the trust store, by name; unreadable files are skipped."""
+    """Every key in the trust store, by name; unreadable files are skipped, an open store is refused."""
     folder = paths.trusted_keys_dir()
     keys = []
+    if folder.is_dir():
+        check_store_mode(folder)
     for path in sorted(folder.glob("*.pub")) if folder.is_dir() else []:
+        check_store_mode(path)
         try:
             keys.append(TrustedKey(path.stem, read_pubkey_source(path), path))
         except (UsageError, SignatureError):
             continue
     return keys
+
+
+def check_store_mode(path: Path) -> None:
+    """Refuse a trust-store folder or key file that other users can write (a dropped key would be trusted)."""
+    if os.name != "posix":
+        return
+    mode = stat.S_IMODE(path.stat().st_mode)
+    if mode & 0o022:
+        raise SignatureError(f"`{path}` is writable by other users (mode `{mode:04o}`), so any key in it could "
+                             "have been dropped there; refusing to trust it", hint=f"run `chmod go-w {path}` and check "
+                             "the keys in it with `expert-cli trust list`")
 
 
 def add_trusted_key(source: str | Path, name: str | None = None) -> tuple[TrustedKey, bool]:
@@ -79,6 +97,7 @@ def add_trusted_key(source: str | Path, name: str | None = None) -> tuple[Truste
         raise UsageError(f"a different key is already trusted as `{name}`", hint="pass `--name` to choose another name")
     from expert_cli.core.files import atomic_write_text
 
+    mark_installed(pubkey, "trusted")
     atomic_write_text(target, pubkey + "\n")
     return TrustedKey(name, pubkey, target), True
 
@@ -87,26 +106,41 @@ def remove_trusted_key(ident: str) -> TrustedKey:
     """Forget a key named by its name, fingerprint or ``ed25519:<hex>`` text."""
     for key in list_trusted_keys():
         if ident in (key.name, key.fingerprint, key.pubkey):
+            mark_installed(key.pubkey, "untrusted")
             key.path.unlink()
             return key
     names = ", ".join(f"`{k.name}`" for k in list_trusted_keys()) or "none"
     raise UsageError(f"no trusted key `{ident}` (trusted: {names})", hint="see `expert-cli trust list`")
 
 
-def decide_trust(report: IntegrityReport, allow_unsigned: bool = False,
-                 extra_keys: Iterable[str | Path] = ()) -> str:
-    """``trusted`` or ``unsigned`` (when allowed); otherwise a SignatureError naming the flag that would allow it."""
-    label = report.label
-    if not report.verified:
-        if allow_unsigned:
-            return UNSIGNED
-        what = "carries a legacy signature that cannot be verified" if report.legacy_signature else "is not signed"
-        raise SignatureError(f"`{label}` {what}; unsigned packages are not installed by default",
-                             hint="ask its publisher for a signed package, or pass `--allow-unsigned` to accept it")
-    trusted = {key.pubkey for key in list_trusted_keys()} | {read_pubkey_source(k) for k in extra_keys}
-    if report.pubkey in trusted:
-        return TRUSTED
-    raise SignatureError(
-        f"`{label}` is signed by key `{report.fingerprint}` (`{report.pubkey}`), which is not in your trusted keys",
-        hint="if you trust its publisher, run `expert-cli trust add <publisher>.pub` or pass `--trust-key <publisher>.pub`",
-    )
+def mark_installed(pubkey: str, state: str) -> list[str]:
+    """Record ``state`` (``trusted``/``untrusted``) on every installed expert signed by ``pubkey``."""
+    from expert_cli.packages.registry import read_registry, registry_lock, write_registry
+
+    changed: list[str] = []
+    if not paths.registry_path().is_file():  # nothing installed, nothing to mark
+        return changed
+    with registry_lock():
+        registry = read_registry()
+        for entry in registry.experts():
+            integrity = entry.extra.get("integrity")
+            if isinstance(integrity, dict) and integrity.get("pubkey") == pubkey and integrity.get("signed"):
+                integrity["trust"] = state
+                integrity.pop("trusted_by", None)
+                changed.append(entry.spec)
+        if changed:
+            write_registry(registry)
+    return changed
+
+
+def pin_publisher(name: str, source: str | Path) -> tuple[str, str | None]:
+    """Pin the expert name ``name`` to the key in ``source`` (a ``.pub`` file or ``ed25519:<hex>``);
+    returns (the new key, the key it was pinned to before)."""
+    from expert_cli.packages.registry import registry_transaction
+
+    pubkey = read_pubkey_source(source)
+    with registry_transaction() as registry:
+        name = registry.find_installed_name(name) or name
+        previous = registry.pinned_key(name)
+        registry.publisher_keys[name] = pubkey
+    return pubkey, previous

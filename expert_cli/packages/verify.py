@@ -8,16 +8,24 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from expert_cli.packages.archive import extract_archive
-from expert_cli.core.errors import PackageError, SignatureError, UsageError
+from expert_cli.manifest.locations import check_locations
+from expert_cli.packages.archive import ArchiveMember, extract_archive
+from expert_cli.core.errors import ManifestError, PackageError, SignatureError, UsageError
 from expert_cli.core.hashing import check_sidecar
-from expert_cli.packages.integrity import IntegrityReport, check_package_folder, read_signature, verify_files
+from expert_cli.packages.integrity import (
+    IntegrityReport,
+    check_members,
+    check_package_folder,
+    open_verified,
+    read_signature,
+    verify_files,
+)
 from expert_cli.packages.build import PACKAGE_SUFFIX
 from expert_cli.core.progress import ProgressCallback
 from expert_cli.packages.registry import read_registry
 from expert_cli.packages.signing import fingerprint
-from expert_cli.core.specs import parse_expert_spec
-from expert_cli.packages.trust import decide_trust, list_trusted_keys
+from expert_cli.packages.policy import decide_trust
+from expert_cli.packages.trust import list_trusted_keys
 from expert_cli.manifest.validation import (
     FAIL,
     PASS,
@@ -38,10 +46,13 @@ class VerifyResult:
     integrity: IntegrityReport
     trust: str
     sidecar: str  # "ok" | "absent" | "n/a"
+    pinned_key: str | None = None  # the key this expert's name is pinned to here (trust on first use)
 
     def to_dict(self) -> dict[str, Any]:
+        pinned = {"pinned_key": self.pinned_key,
+                  "pinned_fingerprint": fingerprint(self.pinned_key) if self.pinned_key else None}
         return {"target": self.target, "kind": self.kind, **self.integrity.to_dict(), "trust": self.trust,
-                "sidecar": self.sidecar, "ok": True}
+                "sidecar": self.sidecar, **pinned, "ok": True}
 
 
 def verify_target(target: str, allow_unsigned: bool = False, trust_keys: Iterable[str] = (),
@@ -55,14 +66,14 @@ def verify_target(target: str, allow_unsigned: bool = False, trust_keys: Iterabl
         raise PackageError(f"no package at `{target}`",
                            hint="pass an existing `.expert` file, or NAME[@VERSION] of an installed expert")
     if path.is_file():
-        sidecar = "ok" if check_sidecar(path) else "absent"
         with tempfile.TemporaryDirectory(prefix="expert-verify-") as scratch:
-            folder = Path(scratch) / "package"
-            extract_archive(path, folder, progress=progress)
-            report = check_package_folder(folder, path.name, progress)
-        return VerifyResult(str(path), "package", report, decide_trust(report, allow_unsigned, trust_keys), sidecar)
-    spec = parse_expert_spec(target)
-    entry = read_registry().get(spec.name, spec.version)
+            opened = open_verified(path, Path(scratch) / "package", progress)
+        report, sidecar = opened.report, "ok" if opened.sidecar else "absent"
+        trust = decide_trust(report, allow_unsigned, trust_keys)
+        return VerifyResult(str(path), "package", report, trust, sidecar, read_registry().pinned_key(report.name))
+    registry = read_registry()
+    spec = registry.resolve(target)
+    entry = registry.get(spec.name, spec.version)
     folder = Path(entry.path)
     if not folder.is_dir():
         raise PackageError(f"the folder of `{entry.spec}` is missing: `{folder}`",
@@ -70,7 +81,7 @@ def verify_target(target: str, allow_unsigned: bool = False, trust_keys: Iterabl
     report = check_package_folder(folder, entry.spec, progress)
     accepted = (entry.extra.get("integrity") or {}).get("trust") in ("unsigned", "local")
     trust = decide_trust(report, allow_unsigned or accepted, trust_keys)
-    return VerifyResult(entry.spec, "installed", report, trust, "n/a")
+    return VerifyResult(entry.spec, "installed", report, trust, "n/a", registry.pinned_key(entry.name))
 
 
 def validate_package(path: Path, strict: bool = False, extra_checks: Iterable[CheckFn] = (),
@@ -83,14 +94,35 @@ def validate_package(path: Path, strict: bool = False, extra_checks: Iterable[Ch
         except PackageError as exc:
             return ValidationReport(str(path), "package", strict, [Check("archive is a safe gzip tar", FAIL, exc.message)])
         checks = [Check("archive is a safe gzip tar", PASS, f"{len(members)} members"), _sidecar_check(path)]
+
+        def check_contents(context: ValidationContext) -> Iterable[Check]:
+            yield from _contents_checks(context, members, path.name)
+
         report = validate_path(folder, strict=strict, kind="package", folder=folder,
                                options={**(options or {}), "package_label": path.name},
-                               extra_checks=[check_integrity, *extra_checks])
+                               extra_checks=[check_contents, check_integrity, *extra_checks])
     report.target = str(path)
     for check in report.checks:
         check.detail = check.detail.replace(str(folder), path.name)
     report.checks = checks + report.checks
     return report
+
+
+def _contents_checks(context: ValidationContext, members: list[ArchiveMember], label: str) -> Iterable[Check]:
+    """Every path the manifest names stays inside the package; no member beyond the ``files`` map."""
+    assert context.manifest is not None
+    data = context.manifest.data
+    try:
+        check_locations(data, label)
+    except ManifestError as exc:
+        yield Check("paths inside the package", FAIL, exc.message)
+    else:
+        yield Check("paths inside the package", PASS, "every path the manifest names is inside the package")
+    if isinstance(data.get("files"), dict):
+        try:
+            check_members(members, data["files"], label)
+        except PackageError as exc:
+            yield Check("members are the listed files", FAIL, exc.message)
 
 
 def _sidecar_check(path: Path) -> Check:

@@ -60,7 +60,7 @@ def expert_sources(tiny_model: Path, tiny_adapter: Path, tmp_path_factory: pytes
 @pytest.fixture
 def installed(expert_sources: dict[str, Path]) -> None:
     install_expert(str(expert_sources["sql"]), InstallOptions(allow_unsigned=True))
-    install_expert(str(expert_sources["neo4j"]))
+    install_expert(str(expert_sources["neo4j"]), InstallOptions(allow_unsigned=True))
 
 
 def error_line(result) -> str:
@@ -217,7 +217,7 @@ def test_base_model_missing_offline_names_it(cli, tmp_path, monkeypatch):
 
 
 def test_experts_on_different_base_models(cli, installed, expert_sources):
-    install_expert(str(expert_sources["other"]))
+    install_expert(str(expert_sources["other"]), InstallOptions(allow_unsigned=True))
     result = cli("chat", "--experts", "sql,other", "--prompt", SQL_PROMPT)
     assert result.exit_code == 2
     assert error_line(result).startswith("error: the experts are trained on different base models")

@@ -13,7 +13,7 @@ from package_helpers import BASE, write_expert
 
 
 def test_update_of_a_folder_install_is_an_error_with_a_hint(cli, tiny_adapter: Path, tmp_path: Path) -> None:
-    cli("install", write_expert(tmp_path / "e", tiny_adapter, rows=0))
+    cli("install", write_expert(tmp_path / "e", tiny_adapter, rows=0), "--allow-unsigned")
     result = cli("update", "demo")
     assert result.exit_code == 1 and "not from Git" in result.stderr
     assert "hint: reinstall it with `expert-cli install <source> --force`" in result.stderr

@@ -7,8 +7,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from expert_cli.core.errors import UsageError
-from expert_cli.packages.registry import version_key
-from expert_cli.core.versions import Requirement, parse_requirement, satisfies
+from expert_cli.core.versions import Requirement, parse_requirement, satisfies, version_key
 
 
 @pytest.mark.parametrize("text, requirement", [

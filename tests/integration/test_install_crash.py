@@ -32,10 +32,44 @@ packages = sys.argv[1:]
 print("ready", flush=True)
 step = 0
 while True:
-    install_expert(packages[step % len(packages)], InstallOptions(allow_unsigned=True, force=True))
+    install_expert(packages[step % len(packages)], InstallOptions(allow_unsigned=True, force=True,
+                                                                  allow_downgrade=True))
     if step % 4 == 3:
         uninstall_expert("expert-crash@0.2.0")
     step += 1
+"""
+
+
+KILL_AT = """
+import os, signal, sys
+from expert_cli.packages import staging
+from expert_cli.packages.staging import InstallOptions
+from expert_cli.packages.install import install_expert
+kill_at, seen, events = int(sys.argv[1]), [], []
+
+def event(name):
+    events.append(name)
+    if len(events) == kill_at:
+        print(name, flush=True)
+        os.kill(os.getpid(), signal.SIGKILL)
+
+def counted(name, real):
+    def call(*args, **kwargs):
+        event(name)
+        return real(*args, **kwargs)
+    return call
+
+staging.os.rename = counted("rename", os.rename)
+staging.write_registry = counted("write_registry", staging.write_registry)
+staging.shutil.rmtree = counted("rmtree", staging.shutil.rmtree)
+
+def progress(task, done, total=None):
+    if task not in seen:
+        seen.append(task)
+        event("progress:" + task)
+
+install_expert(sys.argv[2], InstallOptions(allow_unsigned=True, force=True, allow_downgrade=True), progress)
+print("done", len(events), flush=True)
 """
 
 
@@ -73,7 +107,7 @@ def test_sigkill_at_random_points_never_corrupts_the_registry(tiny_adapter: Path
         worker.stderr.close()
         assert_registry_consistent()
     assert killed_while_running == 50
-    install_expert(packages[0], InstallOptions(allow_unsigned=True, force=True))  # the lock and staging recover
+    install_expert(packages[0], InstallOptions(allow_unsigned=True, force=True, allow_downgrade=True))  # recovers
     assert assert_registry_consistent() >= 1
     assert not any(paths.tmp_dir().iterdir())
 
@@ -88,3 +122,25 @@ def test_twenty_parallel_installs_of_distinct_experts(tiny_adapter: Path, tmp_pa
     assert sorted(json.loads(out)["name"] for out, _ in outputs) == [f"expert-p{i:02d}" for i in range(20)]
     assert [e.name for e in read_registry().experts()] == [f"expert-p{i:02d}" for i in range(20)]
     assert assert_registry_consistent() == 20
+
+
+def test_sigkill_after_each_step_the_installer_takes(tiny_adapter: Path, tmp_path: Path) -> None:
+    """Deterministic kill points: the process kills itself at its k-th step (the first progress report of each
+    task, each rename, each registry save, each removal), for every k, over a forced reinstall."""
+    expert = write_expert(tmp_path / "e", tiny_adapter, "expert-crash", with_tests=True)
+    package = str(build_package(expert, tmp_path, include_tests=True).path)
+    install_expert(package, InstallOptions(allow_unsigned=True))
+    run = lambda k: subprocess.run([sys.executable, "-c", KILL_AT, str(k), package], capture_output=True, text=True)
+    full = run(0)
+    assert full.returncode == 0, full.stderr
+    steps = int(full.stdout.split()[-1])
+    assert steps >= 6  # progress tasks, the move aside, the move in, two registry saves, the clean-up
+    killed_at = []
+    for k in range(1, steps + 1):
+        result = run(k)
+        assert result.returncode == -signal.SIGKILL, result.stderr
+        killed_at.append(result.stdout.strip())
+        assert assert_registry_consistent() <= 1
+        install_expert(package, InstallOptions(allow_unsigned=True, force=True))  # recovers from any of them
+        assert assert_registry_consistent() == 1
+    assert "write_registry" in killed_at and "rename" in killed_at

@@ -227,8 +227,13 @@ def test_requirements_are_resolved_with_ranges(built: dict[str, Path], tiny_adap
     assert uninstall_expert("demo").dependents == ["expert-app@0.1.0"]
 
 
-def test_folder_source_is_packaged_and_installed_as_local(built: dict[str, Path]) -> None:
-    result = install_expert(str(built["expert"]))
+def test_folder_source_needs_allow_unsigned_and_is_installed_as_local(built: dict[str, Path]) -> None:
+    before = _state()
+    with pytest.raises(SignatureError) as info:  # the README: a folder install is unsigned
+        install_expert(str(built["expert"]))
+    assert "is not signed" in info.value.message and "--allow-unsigned" in info.value.hint
+    assert _state() == before
+    result = install_expert(str(built["expert"]), ALLOW)
     assert result.trust == "local" and result.source == str(built["expert"].resolve())
     assert (Path(result.path) / "routing_exemplars.json").is_file()
 
@@ -252,7 +257,7 @@ def test_round_trip_install_list_uninstall(tiny_adapter: Path, tmp_path: Path, s
 def test_uninstall_one_version_keeps_the_others(tiny_adapter: Path, tmp_path: Path) -> None:
     for version in ("0.1.0", "0.2.0"):
         folder = write_expert(tmp_path / version, tiny_adapter, version=version)
-        install_expert(str(folder))
+        install_expert(str(folder), ALLOW)
     uninstall_expert("demo@0.1.0")
     assert [e.spec for e in read_registry().experts()] == ["expert-demo@0.2.0"]
     assert tree(paths.experts_dir() / "expert-demo")[0] == "0.2.0"

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from package_helpers import BASE, sha256, write_expert
 
-from expert_cli.core.errors import PackageError, UsageError
+from expert_cli.core.errors import ManifestError, PackageError, UsageError
 from expert_cli.manifest.exemplars import extract_user_prompt, sample_routing_exemplars
 from expert_cli.manifest.model import load_manifest
 from expert_cli.packages.build import build_package, package_file_name
@@ -102,7 +102,7 @@ def test_manifest_path_outside_the_expert_is_refused(tiny_adapter: Path, tmp_pat
     data = json.loads((expert / "manifest.json").read_text())
     data["training"]["decoding"] = {"grammar_file": "../secret.gbnf"}
     (expert / "manifest.json").write_text(json.dumps(data))
-    with pytest.raises(PackageError, match="cannot be packaged"):
+    with pytest.raises(ManifestError, match="outside its expert folder"):
         build_package(expert, tmp_path)
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import stat
 from pathlib import Path
@@ -12,7 +13,6 @@ from package_helpers import extract_plain, sha256, write_expert
 
 from expert_cli.core import paths
 from expert_cli.core.errors import SignatureError, UsageError
-from expert_cli.core.hashing import canonical_json, sha256_bytes
 from expert_cli.packages.integrity import check_package_folder
 from expert_cli.packages.build import build_package
 from expert_cli.packages.signing import (
@@ -55,11 +55,13 @@ def test_the_originals_raw_32_byte_key_is_accepted(tmp_path: Path) -> None:
 
     raw = key.private_bytes(serialization.Encoding.Raw, serialization.PrivateFormat.Raw, serialization.NoEncryption())
     (tmp_path / "publisher.pem").write_bytes(raw)
+    (tmp_path / "publisher.pem").chmod(0o600)
     assert pubkey_text(load_private_key(tmp_path / "publisher.pem").public_key()) == pubkey_text(key.public_key())
 
 
 def test_bad_keys_are_clear_errors(tmp_path: Path) -> None:
     (tmp_path / "bad.pem").write_text("not a key")
+    (tmp_path / "bad.pem").chmod(0o600)
     with pytest.raises(SignatureError, match="not an unencrypted PEM"):
         load_private_key(tmp_path / "bad.pem")
     with pytest.raises(SignatureError, match="cannot read"):
@@ -69,10 +71,17 @@ def test_bad_keys_are_clear_errors(tmp_path: Path) -> None:
 
 
 def test_message_is_sorted_path_hash_lines_over_the_canonical_manifest() -> None:
-    manifest = {"name": "x", "files": {"b": "2" * 64}, "integrity": {"signature": "ignored"}}
+    manifest = {"name": "x", "files": {"b": "2" * 64}, "é": 1.5,
+                "integrity": {"signature": "ignored", "files": {"ignored": "0"}, "publisher": "P", "created_at": "T"}}
     message = signing_message({"b": "2" * 64, "a": "1" * 64}, manifest)
-    digest = sha256_bytes(canonical_json({"name": "x", "files": {"b": "2" * 64}}))
-    assert message == f"a:{'1' * 64}\nb:{'2' * 64}\nmanifest.json:{digest}".encode()
+    # The canonical form pinned as literal bytes: sorted keys, no spaces, UTF-8 (not \\u escapes), and the
+    # integrity block kept but for `signature` and `files`, so the publisher and the date are signed.
+    canonical = ('{"files":{"b":"' + "2" * 64 + '"},"integrity":{"created_at":"T","publisher":"P"},'
+                 '"name":"x","\u00e9":1.5}').encode("utf-8")
+    assert canonical == b'{"files":{"b":"' + b"2" * 64 + b'"},"integrity":{"created_at":"T","publisher":"P"},' \
+                        b'"name":"x","\xc3\xa9":1.5}'
+    digest = hashlib.sha256(canonical).hexdigest()
+    assert message == b"a:" + b"1" * 64 + b"\nb:" + b"2" * 64 + b"\nmanifest.json:" + digest.encode()
 
 
 def test_sign_then_verify_records_the_integrity_block(package: Path, tmp_path: Path) -> None:
