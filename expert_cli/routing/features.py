@@ -11,7 +11,7 @@ of common words such as "find" or "list all", description terms) only add suppor
 | keyword     | ... made only of common words          | 0.3 (phrase 0.45)         | no                |
 | capability  | the ``value`` of ``kind:value``        | 0.5 (phrase 0.6)          | yes               |
 | description | topic words of ``description``         | 0.25 (0.75 at most)       | no                |
-| lexicon     | the domain lexicon's ``terms``         | 0.8 (+0.2 per extra word) | unless common     |
+| lexicon     | the domain lexicon's ``terms``         | 1.0 (+0.25 per extra word)| unless common     |
 | task        | ... its ``task_phrases``               | 1.0                       | yes (and a task)  |
 | support     | ... its ``support`` words              | 0.3                       | no                |
 | grammar     | literals in capitals of its grammar    | 0.3                       | no                |
@@ -28,6 +28,10 @@ while a Cypher expert is loaded) is a hand-off: it costs like any exclude keywor
 names this expert's own domain (its name or a capability matches), so "the SQL and the Cypher for ..."
 composes both experts while "a Cypher query over the rows" stays with the Cypher expert. Every weight except exclude penalties is divided by ``1 + ln(n)`` when ``n`` experts share the term.
 
+An exclude keyword that is a question opener ("what is", "explain", "tell me about", "definition") is the
+manifest's own knowledge-question gate; the router has one for every expert (a penalty that a schema or code
+in the prompt lifts, see :mod:`expert_cli.routing.selection`), so such excludes are not compiled.
+
 Natural-language capabilities (``language:en``) describe the prompt's language, not its topic, and are
 skipped; every other capability is matched as whole words, never as a substring.
 """
@@ -38,7 +42,7 @@ import math
 import re
 from dataclasses import dataclass
 
-from expert_cli.routing.text import content_terms, is_common, normalize
+from expert_cli.routing.text import content_terms, is_common, is_question_phrase, normalize
 
 NAME_WEIGHT = 2.0
 NAME_PART_WEIGHT = 1.0
@@ -52,8 +56,8 @@ DESCRIPTION_WEIGHT = 0.25
 EXCLUDE_PENALTY = 2.5
 HANDOFF_PENALTY = EXCLUDE_PENALTY
 CODE_SHARE_LIMIT = 64
-LEXICON_WEIGHT = 0.8
-LEXICON_PHRASE_EXTRA = 0.2
+LEXICON_WEIGHT = 1.0
+LEXICON_PHRASE_EXTRA = 0.25
 TASK_PHRASE_WEIGHT = 1.0
 SUPPORT_WEIGHT = 0.3
 GRAMMAR_WEIGHT = 0.3
@@ -176,7 +180,7 @@ def compile_features(index: int, name: str, description: str, keywords: tuple[st
             put(key, Feature(index, "capability", capability, weight, True))
     for exclude in excludes:
         key = normalize(exclude)
-        if key:
+        if key and not is_question_phrase(key):
             put(key, Feature(index, "exclude", exclude.strip().lower(), EXCLUDE_PENALTY, False))
     _put_vocabulary(index, vocabulary, own, out)
     covered = {part for key, _kind in out for part in key}

@@ -4,7 +4,7 @@ A manifest lists a few keywords; a user names the domain in many more ways (a di
 framework, a file kind, a pasted schema). The lexicon holds, per domain, ``anchors`` (the words that tie
 an expert to the domain), ``terms`` (strong, they name the domain), ``support`` (weak), ``task_phrases``
 (plain-English phrasings of the domain's tasks) and ``patterns`` (regular expressions for its code and
-schemas, run only on a prompt that contains their ``needs`` text). See the file's ``about`` and ``sources``.
+schemas, run only on a prompt that contains their ``needs`` text, in any case). See the file's ``about`` and ``sources``.
 
 An expert inherits the domains whose anchors its name contains; an expert whose name names none inherits
 those its capabilities, keywords or tags name. ``EXPERT_ROUTER_LEXICON`` adds JSON files of the same shape
@@ -36,6 +36,7 @@ class Pattern:
     name: str
     needs: str
     regex: re.Pattern[str]
+    weight: float = 1.5
 
 
 @dataclass(frozen=True)
@@ -126,15 +127,21 @@ def _pattern(domain: str, item: dict[str, Any]) -> Pattern:
     except (KeyError, TypeError, re.error) as exc:
         raise UsageError(f"the router lexicon's domain `{domain}` has a bad pattern ({exc})",
                          hint='each pattern is {"name": ..., "needs": ..., "regex": ...}') from exc
-    return Pattern(domain, str(item.get("name") or item["regex"]), str(item.get("needs", "")), regex)
+    weight = item.get("weight", 1.5)
+    if not isinstance(weight, (int, float)) or weight <= 0:
+        raise UsageError(f"the router lexicon's domain `{domain}` has a pattern with a bad weight `{weight}`",
+                         hint="a pattern's weight is a positive number (default 1.5)")
+    needs = str(item.get("needs", "")).lower()
+    return Pattern(domain, str(item.get("name") or item["regex"]), needs, regex, float(weight))
 
 
-def find_patterns(prompt: str, patterns: Sequence[Pattern]) -> dict[str, list[str]]:
-    """Domain -> the names of its patterns found in ``prompt``."""
-    found: dict[str, list[str]] = {}
+def find_patterns(prompt: str, patterns: Sequence[Pattern]) -> dict[str, list[Pattern]]:
+    """Domain -> its patterns found in ``prompt``."""
+    found: dict[str, list[Pattern]] = {}
+    lowered = prompt.lower()
     for pattern in patterns:
-        if pattern.needs in prompt and pattern.regex.search(prompt):
-            found.setdefault(pattern.domain, []).append(pattern.name)
+        if pattern.needs in lowered and pattern.regex.search(prompt):
+            found.setdefault(pattern.domain, []).append(pattern)
     return found
 
 

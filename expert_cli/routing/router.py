@@ -66,8 +66,10 @@ from expert_cli.routing.selection import (
 from expert_cli.routing.text import (
     content_terms,
     has_task_cue,
+    is_common,
     is_knowledge_question,
     is_question,
+    normalize,
     stems_of,
     tokenize_with_case,
 )
@@ -77,6 +79,7 @@ if TYPE_CHECKING:
     from expert_cli.routing.semantic import SemanticScorer
 
 MAX_EXPERTS = 10
+_NON_DILUTING = frozenset({"exclude", "support", "grammar", "tag", "description"})  # weak: never dilute others
 MAX_REPORTED = 20
 Hits = dict[int, list[tuple[int, int, int]]]
 
@@ -165,6 +168,7 @@ class Router:
         self._features: list[Feature] = []
         self._strong, self._weak, self._weak_keywords = TermIndex(), TermIndex(), TermIndex()
         self._local = [TermIndex() for _ in self.candidates]
+        self._foreign = TermIndex()  # terms of the lexicon's domains that no candidate inherits
         self._lexicon = lexicon if lexicon is not None else load_lexicon()
         self._members: dict[str, list[int]] = {}  # domain -> the candidates that inherit it
         self._patterns: list[Pattern] = []
@@ -190,12 +194,12 @@ class Router:
             for key, feature in compile_features(index, candidate.name, candidate.description, candidate.keywords,
                                                  candidate.exclude_keywords, candidate.capabilities, vocabulary):
                 compiled.append((key, feature))
-                if feature.kind != "exclude":
+                if feature.kind not in _NON_DILUTING:
                     holders.setdefault(key, set()).add(index)
                 if feature.strong:
                     strong_holders.setdefault(key, set()).add(index)
         for key, feature in compiled:
-            shared = len(holders.get(key, ())) if feature.kind != "exclude" else 1
+            shared = len(holders.get(key, set()) | {feature.candidate}) if feature.kind != "exclude" else 1
             if feature.kind == "exclude" and strong_holders.get(key, set()) - {feature.candidate}:
                 feature = as_handoff(feature)
             elif shared > 1:
@@ -212,6 +216,24 @@ class Router:
                     self._weak_keywords.add(key, feature_id)
         self._patterns = [pattern for domain in self._lexicon.domains if domain.name in self._members
                           for pattern in domain.patterns]
+        self._foreign_patterns = [pattern for domain in self._lexicon.domains if domain.name not in self._members
+                                  for pattern in domain.patterns]
+        self._in_domain = frozenset(index for members in self._members.values() for index in members)
+        self._foreign_names: list[str] = []
+        for domain in self._lexicon.domains:
+            if domain.name not in self._members:
+                self._foreign_names.append(domain.name)
+                for term in domain.terms:
+                    key = normalize(term)
+                    if key and not is_common(key):
+                        self._foreign.add(key, len(self._foreign_names) - 1)
+
+    def _foreign_domains(self, prompt: str, stems: tuple[str, ...]) -> list[str]:
+        """The domains no loaded expert covers that the prompt names (a term or a pattern), sorted."""
+        names = {self._foreign_names[hit[0]] for hit in self._foreign.matches(stems)} if self._foreign else set()
+        if self._foreign_patterns:
+            names.update(find_patterns(prompt, self._foreign_patterns))
+        return sorted(names)
 
     def _vocabulary(self, index: int, candidate: RouterCandidate) -> Vocabulary:
         """The lexicon of the domains this candidate inherits, its grammar's keywords and its tags."""
@@ -247,7 +269,9 @@ class Router:
         scored.sort(key=self._rank)
         question = is_question(prompt, tokens)
         knowledge = question and is_knowledge_question(tokens) and not has_task_cue(tokens)
-        chosen, verdicts = choose(scored, question, knowledge, self.max_experts)
+        judged = [entry for entry in scored if entry.index in self._in_domain and not entry.named]
+        foreign = self._foreign_domains(prompt, stems) if judged else []
+        chosen, verdicts = choose(scored, question, knowledge, self.max_experts, foreign, self._in_domain)
         weights = composition_weights([self.candidates[entry.index].name for entry in chosen],
                                       [entry.score for entry in chosen])
 
@@ -261,19 +285,19 @@ class Router:
         return RouteDecision(prompt, list(weights), weights, question, explain, knowledge,
                              QUESTION_MIN_SCORE if question else MIN_SCORE)
 
-    def _structures(self, prompt: str) -> dict[int, list[str]]:
+    def _structures(self, prompt: str) -> dict[int, list[Pattern]]:
         """Candidate index -> the lexicon patterns of its domains found in the prompt (a schema, code)."""
         if not self._patterns:
             return {}
-        found: dict[int, list[str]] = {}
-        for domain, names in find_patterns(prompt, self._patterns).items():
+        found: dict[int, list[Pattern]] = {}
+        for domain, patterns in find_patterns(prompt, self._patterns).items():
             for index in self._members.get(domain, ()):
-                found.setdefault(index, []).extend(names)
+                found.setdefault(index, []).extend(patterns)
         return found
 
     def _score(self, index: int, hits: list, stems: tuple[str, ...], capitals: frozenset[int],
                similarities: dict[int, float], semantic: dict[int, float], notation: Sequence[str] = (),
-               structures: Sequence[str] = ()) -> Scored:
+               structures: Sequence[Pattern] = ()) -> Scored:
         local = self._local[index]
         all_hits = hits + local.matches(stems) if local else hits
         return score_candidate(index, all_hits, self._features, similarities.get(index, 0.0),

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 
 from expert_cli.routing.features import WEAK_KINDS, Feature, as_code
+from expert_cli.routing.lexicon import Pattern
 
 CORROBORATION = 0.5
 DESCRIPTION_CAP = 0.75
@@ -16,8 +17,7 @@ SEMANTIC_WEIGHT = 2.0  # the contribution at SEMANTIC_STRONG similarity (MiniLM 
 SEMANTIC_FLOOR = 0.15
 SEMANTIC_STRONG = 0.3
 NOTATION_WEIGHT = 1.25  # the expert's own notation counts like one keyword written as code (but see NOTATION_ONLY)
-STRUCTURE_WEIGHT = 1.5  # a schema or code of the expert's domain (a lexicon pattern) in the prompt
-STRUCTURE_EXTRA = 0.5  # each further pattern of the domain
+STRUCTURE_EXTRA = 0.5  # each further lexicon pattern of the domain, beyond the weightiest (its own weight)
 NAMING_KINDS = frozenset({"name", "capability", "lexicon", "task"})
 
 Hit = tuple[int, int, int]  # (feature id, start token, end token)
@@ -64,7 +64,7 @@ class Scored:
 
 def score_candidate(index: int, hits: Iterable[Hit], features: Sequence[Feature], similarity: float,
                     semantic: float, priority_factor: float, capitals: frozenset[int] = frozenset(),
-                    notation: Sequence[str] = (), structures: Sequence[str] = ()) -> Scored:
+                    notation: Sequence[str] = (), structures: Sequence[Pattern] = ()) -> Scored:
     """Sum the evidence: per query span the best feature fully, the others on it at half (all of them at
     half for a span inside a longer matched one: "find" inside "find all"); then penalties."""
     seen: set[int] = set()
@@ -78,6 +78,8 @@ def score_candidate(index: int, hits: Iterable[Hit], features: Sequence[Feature]
         seen.add(feature_id)
         feature = features[feature_id]
         kind = feature.kind
+        if kind == "grammar" and start not in capitals:
+            continue  # a grammar's keywords ("AND", "MATCH") are evidence only when written as code
         if kind in WEAK_KINDS and not feature.strong and start in capitals:
             feature = as_code(feature) or feature
             code = code or feature.kind == "code"
@@ -103,8 +105,9 @@ def score_candidate(index: int, hits: Iterable[Hit], features: Sequence[Feature]
             entry[2] = entry[2] or feature.strong
     total = min(description, DESCRIPTION_CAP)
     strong_spans = []
+    wide = [other for other in spans if other[1] - other[0] > 1]  # only a phrase can hold another span
     for span, (best, others, strong) in spans.items():
-        inside = any(o[0] <= span[0] and span[1] <= o[1] and o != span for o in spans) if len(spans) > 1 else False
+        inside = any(o[0] <= span[0] and span[1] <= o[1] and o != span for o in wide) if wide else False
         total += CORROBORATION * (best + others) if inside else best + CORROBORATION * others
         if strong:
             strong_spans.append(span)
@@ -115,7 +118,8 @@ def score_candidate(index: int, hits: Iterable[Hit], features: Sequence[Feature]
     if notation:
         total += NOTATION_WEIGHT
     if structures:
-        total += STRUCTURE_WEIGHT + STRUCTURE_EXTRA * (len(set(structures)) - 1)
+        weights = sorted((pattern.weight for pattern in structures), reverse=True)
+        total += weights[0] + STRUCTURE_EXTRA * (len(weights) - 1)
     if handoff and not named:
         penalty += handoff
     like_training = similarity >= EXEMPLAR_STRONG or semantic >= SEMANTIC_STRONG
@@ -123,4 +127,4 @@ def score_candidate(index: int, hits: Iterable[Hit], features: Sequence[Feature]
     strong_spans.sort()
     task_like = code or task or like_training or bool(notation) or bool(structures)
     return Scored(index, (total - penalty) * priority_factor, strong, strong_spans, evidence, similarity, semantic,
-                  task_like, named, notation, tuple(dict.fromkeys(structures)))
+                  task_like, named, notation, tuple(dict.fromkeys(pattern.name for pattern in structures)))

@@ -9,6 +9,9 @@
    task phrase of its domain, or a high exemplar or semantic similarity (a question-answering expert gets
    its questions). The question is one signal among the others, not a veto: strong domain evidence can
    outweigh it. No candidate qualifies -> the base model answers.
+   When the prompt names a domain of the lexicon that no loaded expert covers ("an Elasticsearch query"
+   with only a SQL expert loaded), a candidate of another lexicon domain is chosen only when the prompt
+   names it too; a candidate outside every lexicon domain is not judged by this rule.
    A candidate whose only strong evidence is its learned notation (punctuation runs) is not chosen while
    another qualifying candidate has words or patterns for it: notation never beats meaning.
 3. When the prompt names some qualifying experts' domains (their name or a capability value, e.g.
@@ -21,13 +24,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 
 from expert_cli.routing.scores import Scored
 
 MIN_SCORE = 1.25
 QUESTION_MIN_SCORE = 2.0
-KNOWLEDGE_PENALTY = 3.0
+KNOWLEDGE_PENALTY = 4.0  # calibrated on the development part (scripts/data/routing_dev.jsonl)
 SECONDARY_SHARE = 0.25
 CHOSEN = "chosen"
 NOT_STRONG = "not chosen: no strong evidence (common words or weak similarity only)"
@@ -35,15 +38,20 @@ KNOWLEDGE = "not chosen: a knowledge question with no task for an expert (the ba
 NOTATION_ONLY = "not chosen: only its notation, while the prompt's words name another expert's domain"
 
 
-def choose(scored: Sequence[Scored], question: bool, knowledge: bool,
-           max_experts: int) -> tuple[list[Scored], list[str]]:
-    """The chosen entries (best first) and a verdict for every entry of ``scored`` (sorted best first)."""
+def choose(scored: Sequence[Scored], question: bool, knowledge: bool, max_experts: int,
+           foreign: Sequence[str] = (), in_domain: Collection[int] = ()) -> tuple[list[Scored], list[str]]:
+    """The chosen entries (best first) and a verdict for every entry of ``scored`` (sorted best first);
+    ``foreign`` names the lexicon domains in the prompt that no candidate covers, ``in_domain`` holds the
+    candidates (by index) that inherit some lexicon domain: only those can be told apart from it."""
     threshold = QUESTION_MIN_SCORE if question else MIN_SCORE
     if knowledge:
         for entry in scored:
             if not entry.task_like:
                 entry.penalty = KNOWLEDGE_PENALTY
     verdicts = [_qualify(entry, threshold, question, knowledge) for entry in scored]
+    if foreign:
+        why = f"not chosen: the prompt names another domain ({', '.join(foreign)}) and not this expert's"
+        verdicts = [why if v is None and not e.named and e.index in in_domain else v for e, v in zip(scored, verdicts)]
     if any(v is None and e.meaning for e, v in zip(scored, verdicts)):
         verdicts = [NOTATION_ONLY if v is None and not e.meaning else v for e, v in zip(scored, verdicts)]
     named_present = any(v is None and e.named for e, v in zip(scored, verdicts))

@@ -170,6 +170,16 @@ _DATA_OPENERS = frozenset({"which", "whose"})
 _DATA_PAIRS = frozenset({("how", "many"), ("how", "much"), ("who", "are"), ("who", "is")})
 
 
+_QUESTION_PHRASE_HEADS = frozenset(stem(word) for word in (
+    "what", "whats", "why", "how", "who", "when", "where", "explain", "describe", "define", "definition",
+    "meaning", "tell", "summarize", "summarise", "compare"))
+
+
+def is_question_phrase(stems: tuple[str, ...]) -> bool:
+    """Whether a stemmed phrase only opens a question ("what is", "tell me about", "meaning of")."""
+    return bool(stems) and stems[0] in _QUESTION_PHRASE_HEADS and is_common(stems[1:])
+
+
 def is_knowledge_question(tokens: list[str]) -> bool:
     """Whether a question asks for knowledge ("what is a CTE?", "explain joins", "is Elasticsearch a
     database?") rather than for data ("which customers ...", "how many orders ..."): the latter are

@@ -87,10 +87,19 @@ def test_description_words_alone_never_route():
 
 def test_exclude_keyword_vetoes_an_otherwise_chosen_expert():
     plain = RouterCandidate(name="expert-sql", keywords=SQL.keywords, capabilities=SQL.capabilities)
-    assert route("Explain the database query plan for this table", plain) == ["expert-sql"]
-    decision = Router([SQL]).route("Explain the database query plan for this table")
+    assert route("Show the database query plan for this table", plain) == ["expert-sql"]
+    excluding = RouterCandidate(name="expert-sql", keywords=SQL.keywords, capabilities=SQL.capabilities,
+                                exclude_keywords=("query plan",))
+    decision = Router([excluding]).route("Show the database query plan for this table")
     assert decision.experts == []
-    assert 'exclude keyword "explain" (-2.5)' in reasons_of(decision, "expert-sql")
+    assert 'exclude keyword "query plan" (-2.5)' in reasons_of(decision, "expert-sql")
+
+
+def test_a_question_opener_exclude_gives_way_to_the_routers_own_knowledge_gate():
+    # "what is" / "explain" excludes are the manifest's knowledge gate: a knowledge question still goes to the
+    # base, but a question that carries its schema is a task and goes to the expert (issue 17)
+    assert route("What is a database table?") == []
+    assert route("What is the total per region? Table sales(region, amount)") == ["expert-sql"]
 
 
 def test_priority_then_name_break_ties():
