@@ -15,6 +15,10 @@ def install_command(
     force: bool = typer.Option(False, "--force", help="Reinstall when this version is already installed."),
     allow_unsigned: bool = typer.Option(False, "--allow-unsigned", help="Accept a package that is not signed."),
     trust_key: list[Path] | None = typer.Option(None, "--trust-key", help="Also trust this public key (.pub)."),
+    allow_new_publisher: bool = typer.Option(False, "--allow-new-publisher",
+                                             help="Accept a key other than the one this name is pinned to."),
+    allow_downgrade: bool = typer.Option(False, "--allow-downgrade",
+                                         help="Accept a version older than the newest installed one."),
     model: str | None = typer.Option(None, "--model", help="Base model to pick when a source has several."),
     json_output: bool = typer.Option(False, "--json", help="Print the result as one JSON document."),
     quiet: bool = typer.Option(False, "-q", "--quiet", help="No progress bar."),
@@ -22,7 +26,8 @@ def install_command(
     """Install an expert; nothing unverified is installed and nothing half-done is registered."""
     from expert_cli.sdk.packages import install_expert, install_options
 
-    options = install_options(force=force, allow_unsigned=allow_unsigned, trust_keys=trust_key or (), model=model)
+    options = install_options(force=force, allow_unsigned=allow_unsigned, trust_keys=trust_key or (), model=model,
+                              allow_new_publisher=allow_new_publisher, allow_downgrade=allow_downgrade)
     with progress_bar(progress_wanted(quiet=quiet, json_output=json_output)) as progress:
         result = install_expert(source, options, progress)
     if json_output:

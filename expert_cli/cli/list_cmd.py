@@ -29,13 +29,17 @@ def list_command(
 def render_table(experts: list[Any], verbose: bool) -> None:
     from rich.table import Table
 
+    from expert_cli.sdk.packages import installed_trust, pinned_fingerprints
+
     table = Table(box=None, pad_edge=False, show_edge=False, header_style="bold")
-    columns = ["NAME", "VERSION", "BASE MODEL", "SOURCE", "INSTALLED"] + (["PATH", "CAPABILITIES"] if verbose else [])
+    columns = ["NAME", "VERSION", "BASE MODEL", "SOURCE", "INSTALLED"]
+    columns += ["TRUST", "PINNED KEY", "PATH", "CAPABILITIES"] if verbose else []
     for column in columns:
         table.add_column(column, overflow="fold")
+    pins = pinned_fingerprints() if verbose else {}
     for entry in experts:
         row = [entry.name, entry.version, entry.base_model, entry.source, entry.installed_at[:16].replace("T", " ")]
         if verbose:
-            row += [entry.path, ", ".join(entry.capabilities)]
+            row += [installed_trust(entry), pins.get(entry.name, "-"), entry.path, ", ".join(entry.capabilities)]
         table.add_row(*row)
     out_console().print(table)

@@ -1,4 +1,5 @@
-"""``expert-cli trust add|list|rm``: the public keys whose packages ``install`` accepts."""
+"""``expert-cli trust add|list|rm|pin``: the public keys whose packages ``install`` accepts, and the key each
+expert name is pinned to."""
 
 from __future__ import annotations
 
@@ -60,3 +61,18 @@ def rm_command(
         print_json(removed.to_dict())
         return
     print_success(f"removed trusted key {removed.name}", {"fingerprint": removed.fingerprint})
+
+
+def pin_command(
+    name: str = typer.Argument(..., help="The expert name to pin (as installed, or its short form)."),
+    key: str = typer.Argument(..., help="The publisher's new key: a .pub file or the text ed25519:<hex>."),
+    json_output: bool = typer.Option(False, "--json", help="Print the pin as one JSON document."),
+) -> None:
+    """Pin an expert name to a publisher key (when its publisher changed keys)."""
+    from expert_cli.sdk.packages import pin_publisher
+
+    pinned, pubkey, previous = pin_publisher(name, key)
+    if json_output:
+        print_json({"name": pinned, "pubkey": pubkey, "previous_pubkey": previous})
+        return
+    print_success(f"pinned {pinned} to {pubkey}", {"previous": previous or "none"})

@@ -31,4 +31,5 @@ def verify_command(
         "files": f"{len(integrity.files)} match their SHA-256",
         "signature": f"valid, key {integrity.fingerprint} ({result.trust})" if integrity.verified else result.trust,
         "checksum file": result.sidecar,
+        "pinned key": result.to_dict()["pinned_fingerprint"] or "none (not installed, or never signed)",
     })

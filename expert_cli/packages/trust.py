@@ -133,9 +133,9 @@ def mark_installed(pubkey: str, state: str) -> list[str]:
     return changed
 
 
-def pin_publisher(name: str, source: str | Path) -> tuple[str, str | None]:
+def pin_publisher(name: str, source: str | Path) -> tuple[str, str, str | None]:
     """Pin the expert name ``name`` to the key in ``source`` (a ``.pub`` file or ``ed25519:<hex>``);
-    returns (the new key, the key it was pinned to before)."""
+    returns (the name as installed, the new key, the key it was pinned to before)."""
     from expert_cli.packages.registry import registry_transaction
 
     pubkey = read_pubkey_source(source)
@@ -143,4 +143,4 @@ def pin_publisher(name: str, source: str | Path) -> tuple[str, str | None]:
         name = registry.find_installed_name(name) or name
         previous = registry.pinned_key(name)
         registry.publisher_keys[name] = pubkey
-    return pubkey, previous
+    return name, pubkey, previous

@@ -82,3 +82,54 @@ def test_a_package_for_another_base_model_than_model_is_refused(cli, package: Pa
     assert not paths.registry_path().exists() and tree(paths.experts_dir()) == []
     ok = cli("install", package, "--allow-unsigned", "--model", "tiny-qwen3")
     assert ok.exit_code == 0, ok.stderr
+
+
+def _signed_versions(cli, tiny_adapter: Path, tmp_path: Path, who: str) -> dict[str, Path]:
+    """expert-demo 0.1.0 and 0.2.0 signed by the key `who`, whose .pub is trusted."""
+    pair = json.loads(cli("keygen", "-o", tmp_path / f"{who}.pem", "--json").stdout)
+    assert cli("trust", "add", pair["public_key"]).exit_code == 0
+    out = {}
+    for version in ("0.1.0", "0.2.0"):
+        folder = write_expert(tmp_path / f"{who}-{version}", tiny_adapter, version=version, rows=0)
+        out[version] = build_package(folder, tmp_path / f"{who}-{version}.expert").path
+        assert cli("sign", out[version], "--key", pair["private_key"]).exit_code == 0
+    out["fingerprint"] = pair["fingerprint"]
+    return out
+
+
+def test_another_publisher_needs_allow_new_publisher(cli, tiny_adapter: Path, tmp_path: Path) -> None:
+    alice = _signed_versions(cli, tiny_adapter, tmp_path, "alice")
+    mallory = _signed_versions(cli, tiny_adapter, tmp_path, "mallory")
+    assert cli("install", alice["0.1.0"]).exit_code == 0
+    before = paths.registry_path().read_bytes()
+    for argv in (["install", mallory["0.2.0"]], ["install", mallory["0.1.0"], "--force"]):
+        refused = cli(*argv)
+        assert refused.exit_code == 1 and refused.stdout == ""
+        assert refused.stderr.startswith("error: `expert-demo` is pinned to the publisher key "
+                                         f"`{alice['fingerprint']}`")
+        assert "hint: if its publisher really changed keys, pass `--allow-new-publisher`" in refused.stderr
+        assert paths.registry_path().read_bytes() == before
+    verbose = cli("list", "-v")
+    assert "TRUST" in verbose.stdout and alice["fingerprint"] in verbose.stdout
+    taken = cli("install", mallory["0.2.0"], "--allow-new-publisher", "--json")
+    assert taken.exit_code == 0, taken.stderr
+    assert json.loads(cli("verify", "demo", "--json").stdout)["pinned_fingerprint"] == mallory["fingerprint"]
+
+
+def test_an_older_version_needs_allow_downgrade(cli, tiny_adapter: Path, tmp_path: Path) -> None:
+    alice = _signed_versions(cli, tiny_adapter, tmp_path, "alice")
+    assert cli("install", alice["0.2.0"]).exit_code == 0
+    refused = cli("install", alice["0.1.0"])
+    assert refused.exit_code == 1
+    assert "error: `expert-demo@0.1.0` is older than the installed `expert-demo@0.2.0`" in refused.stderr
+    assert "--allow-downgrade" in refused.stderr
+    assert cli("install", alice["0.1.0"], "--allow-downgrade").exit_code == 0
+
+
+def test_a_folder_install_needs_allow_unsigned(cli, tiny_adapter: Path, tmp_path: Path) -> None:
+    folder = write_expert(tmp_path / "e", tiny_adapter, rows=0)
+    refused = cli("install", folder)
+    assert refused.exit_code == 1 and "is not signed" in refused.stderr and "--allow-unsigned" in refused.stderr
+    assert not paths.registry_path().exists()
+    ok = cli("install", folder, "--allow-unsigned", "--json")
+    assert ok.exit_code == 0 and json.loads(ok.stdout)["trust"] == "local"

@@ -66,9 +66,10 @@ def test_verbose_adds_path_and_capabilities(cli):
     result = cli("list", "-v")
     assert result.exit_code == 0
     header, row = result.stdout.splitlines()  # one line per version even when wider than 80 columns
-    assert header.split() == ["NAME", "VERSION", "BASE", "MODEL", "SOURCE", "INSTALLED", "PATH", "CAPABILITIES"]
+    assert header.split() == ["NAME", "VERSION", "BASE", "MODEL", "SOURCE", "INSTALLED", "TRUST", "PINNED", "KEY",
+                              "PATH", "CAPABILITIES"]
     assert row.split() == ["expert-sql", "0.3.0", "Qwen/Qwen3-0.6B", "expert-sql-0.3.0.expert", "2025-03-04",
-                           "05:06", "/e/expert-sql/0.3.0", "database:sql"]
+                           "05:06", "unsigned", "-", "/e/expert-sql/0.3.0", "database:sql"]
 
 
 def test_corrupt_registry_is_an_error_and_left_byte_for_byte(cli):

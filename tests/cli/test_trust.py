@@ -48,3 +48,26 @@ def test_key_files_that_are_not_public_keys_are_named_not_echoed(cli, tmp_path: 
     assert other.exit_code == 1 and "secret" not in other.stderr
     assert other.stderr.startswith(f"error: `{tmp_path / 'notes.txt'}` does not hold an Ed25519 public key")
     assert json.loads(cli("trust", "list", "--json").stdout) == []
+
+
+def test_rm_marks_installed_experts_untrusted_and_pin_moves_a_name(cli, tiny_adapter: Path, tmp_path: Path) -> None:
+    from package_helpers import write_expert
+
+    from expert_cli.packages.build import build_package
+
+    pair = json.loads(cli("keygen", "-o", tmp_path / "acme.pem", "--json").stdout)
+    other = json.loads(cli("keygen", "-o", tmp_path / "other.pem", "--json").stdout)
+    package = build_package(write_expert(tmp_path / "e", tiny_adapter, rows=0), tmp_path).path
+    cli("sign", package, "--key", pair["private_key"])
+    cli("trust", "add", pair["public_key"])
+    assert cli("install", package).exit_code == 0
+    assert "trusted" in cli("list", "-v").stdout
+    assert cli("trust", "rm", "acme").exit_code == 0
+    listed = json.loads(cli("list", "--json").stdout)
+    assert listed[0]["integrity"]["trust"] == "untrusted"
+    assert "untrusted" in cli("list", "-v").stdout
+    pinned = cli("trust", "pin", "demo", other["public_key"], "--json")
+    assert pinned.exit_code == 0, pinned.stderr
+    document = json.loads(pinned.stdout)
+    assert (document["name"], document["pubkey"], document["previous_pubkey"]) == (
+        "expert-demo", other["pubkey"], pair["pubkey"])

@@ -89,7 +89,8 @@ def test_an_unsigned_package_cannot_replace_a_pinned_name(releases, keys, tmp_pa
 def test_trust_pin_moves_a_name_to_a_new_key(releases, keys, tmp_path: Path) -> None:
     _trust_both(keys)
     install_expert(str(_copy(releases, "alice-0.1.0", tmp_path)))
-    new, old = pin_publisher("demo", keys["mallory"].with_suffix(".pub"))
+    name, new, old = pin_publisher("demo", keys["mallory"].with_suffix(".pub"))
+    assert name == "expert-demo"
     assert old != new and read_registry().pinned_key("expert-demo") == new
     assert install_expert(str(_copy(releases, "mallory-0.2.0", tmp_path))).version == "0.2.0"
 
