@@ -11,7 +11,7 @@ from expert_cli.cli._progress import progress_bar, progress_wanted
 
 
 def update_command(
-    spec: str = typer.Argument(..., help="NAME or NAME@VERSION of an expert installed from Git."),
+    spec: str = typer.Argument(..., help="NAME or NAME@VERSION of an expert installed from an index or from Git."),
     allow_unsigned: bool = typer.Option(False, "--allow-unsigned", help="Accept a package that is not signed."),
     trust_key: list[Path] | None = typer.Option(None, "--trust-key", help="Also trust this public key (.pub)."),
     allow_new_publisher: bool = typer.Option(False, "--allow-new-publisher",
@@ -21,7 +21,7 @@ def update_command(
     json_output: bool = typer.Option(False, "--json", help="Print the result as one JSON document."),
     quiet: bool = typer.Option(False, "-q", "--quiet", help="No progress bar."),
 ) -> None:
-    """Update an expert from its recorded Git source (same URL and ref)."""
+    """Update an expert from where it came: its index (within the range it was installed with) or its Git source."""
     from expert_cli.sdk.packages import install_options, update_expert
 
     with progress_bar(progress_wanted(quiet=quiet, json_output=json_output)) as progress:
@@ -32,7 +32,8 @@ def update_command(
         print_json(result.to_dict())
         return
     if result.status == "up-to-date":
-        print_success(f"{result.name}@{result.version} is up to date", {"commit": result.commit})
+        print_success(f"{result.name}@{result.version} is up to date",
+                      {"commit": result.commit} if result.commit else {})
         return
     print_success(f"{result.status} {result.name}: {result.previous_version} -> {result.version}",
                   {"commit": result.commit, "path": result.install.path if result.install else ""})
