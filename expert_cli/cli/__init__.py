@@ -19,6 +19,7 @@ from expert_cli.cli import (
     install,
     keygen,
     list_cmd,
+    model,
     outdated,
     package,
     publish,
@@ -64,6 +65,8 @@ COMMANDS: tuple[tuple[str, Command | Group], ...] = (
     ("verify", verify.verify_command),
     ("dataset", (dataset.HELP, (("validate", dataset.validate_command), ("stats", dataset.stats_command)))),
     ("train", train.train_command),
+    ("model", (model.HELP, (("import", model.import_command), ("pull", model.pull_command),
+                            ("list", model.list_command), ("rm", model.rm_command)))),
 )
 
 

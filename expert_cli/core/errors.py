@@ -152,3 +152,7 @@ def require(module: str, extra: str):
         return importlib.import_module(module)
     except ImportError as exc:  # pragma: no cover - depends on the environment
         raise MissingDependencyError(module, extra) from exc
+
+
+class ModelImportError(ExpertError):
+    """A model file (a GGUF) cannot be read or converted into a model folder."""

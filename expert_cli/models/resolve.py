@@ -1,4 +1,5 @@
-"""Where a base model's files are: a built-in demo base, a local folder, or a Hugging Face id in the HF cache.
+"""Where a base model's files are: a built-in demo base, a local folder, a model imported into the model store
+(``expert-cli model import|pull``, :mod:`expert_cli.models.store`), or a Hugging Face id in the HF cache.
 
 ``builtin:tiny-qwen3`` is the small Qwen3 shipped inside the package (``expert_cli/models/tiny-qwen3/``,
 built by ``scripts/build_demo_base.py``) so that everything works offline on a CPU. Its ``checksums.json``
@@ -43,15 +44,21 @@ def is_builtin(name: str) -> bool:
 def resolve_base_model(name_or_path: str) -> Path:
     """The local folder for a base model name.
 
-    ``builtin:<name>`` -> the shipped folder; an existing folder -> itself; a Hugging Face id such as
+    ``builtin:<name>`` -> the shipped folder; an existing folder -> itself; the name of an imported model
+    (``smollm2-135m``) -> its folder in ``$EXPERT_HOME/models/``; a Hugging Face id such as
     ``Qwen/Qwen3-0.6B`` -> its snapshot in the local HF cache. Raises :class:`ModelNotFoundError` otherwise.
     """
+    from expert_cli.models.store import stored_model_dir
+
     name = name_or_path.strip()
     if is_builtin(name):
         return _resolve_builtin(name)
     local = Path(name).expanduser()
     if local.is_dir():
         return local
+    stored = stored_model_dir(name)
+    if stored is not None:
+        return stored
     if _looks_like_path(name):
         raise ModelNotFoundError(f"base model folder `{name}` does not exist",
                                  hint="pass an existing model folder, a Hugging Face id or `builtin:tiny-qwen3`")
@@ -82,9 +89,11 @@ def _resolve_hf_cache(repo_id: str) -> Path:
         folder = Path(snapshot_download(repo_id, local_files_only=True))
     except (LocalEntryNotFoundError, FileNotFoundError):
         raise ModelNotFoundError(
-            f"base model `{repo_id}` is not in the Hugging Face cache and expert-cli never downloads",
-            hint=f"run `hf download {repo_id}` on a machine with network access (and `HF_HUB_OFFLINE` unset), "
-                 "or use `builtin:tiny-qwen3`") from None
+            f"base model `{repo_id}` is neither an imported model nor in the Hugging Face cache",
+            hint=f"run `expert-cli model pull {repo_id}` (or `hf download {repo_id}`) with network access "
+                 "(and `HF_HUB_OFFLINE` unset), import a "
+                 "GGUF with `expert-cli model import`, see `expert-cli model list`, or use `builtin:tiny-qwen3`"
+        ) from None
     if not (folder / "config.json").is_file():
         raise ModelNotFoundError(f"the cached copy of `{repo_id}` at `{folder}` has no `config.json`",
                                  hint=f"run `hf download {repo_id}` again to complete it")
