@@ -104,11 +104,16 @@ class _Scanner:
 def parse_json(text: str) -> Any:
     """``json.loads`` for untrusted text: every way it can fail is a ``ValueError`` with a readable reason
     (``json.JSONDecodeError`` for syntax, with its line), including nesting too deep for the parser,
-    integers over Python's 4,300-digit limit, and ``NaN``/``Infinity``, which JSON does not allow."""
+    integers over Python's 4,300-digit limit, ``NaN``/``Infinity``, which JSON does not allow, and lone
+    surrogates (``\\ud800``), which no UTF-8 output can carry."""
     def refuse_constant(name: str) -> Any:
         raise ValueError(f"`{name}` is not a JSON number")
 
     try:
-        return json.loads(text, parse_constant=refuse_constant)
+        data = json.loads(text, parse_constant=refuse_constant)
+        json.dumps(data, ensure_ascii=False).encode("utf-8")
     except RecursionError:
         raise ValueError("it is nested too deeply") from None
+    except UnicodeEncodeError:
+        raise ValueError("it holds a lone surrogate such as `\\ud800`, which is not Unicode text") from None
+    return data

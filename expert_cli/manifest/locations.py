@@ -76,6 +76,7 @@ def check_locations(data: dict[str, Any], label: str) -> None:
     if problems:
         key, problem = problems[0]
         where = ".".join(str(part) for part in key)
-        raise ManifestError(f"manifest `{label}` names a file outside its expert folder: `{where}` {problem}",
+        what = "a file path that is not a string" if problem.startswith("must be") else "a file outside its expert folder"
+        raise ManifestError(f"manifest `{label}` names {what}: `{where}` {problem}",
                             hint="every grammar, soft prompt, weights and dataset path must be relative and inside "
                                  "the expert folder")

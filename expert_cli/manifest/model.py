@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from expert_cli.core.errors import ManifestError, ManifestValidationError, UsageError
-from expert_cli.core.jsonlines import PathKey, format_path, line_for, line_index
+from expert_cli.core.jsonlines import PathKey, format_path, line_for, line_index, parse_json
 
 MANIFEST_FILE = "manifest.json"
 
@@ -53,8 +53,8 @@ class AdapterSpec:
         kind = str(data.get("type", "")).lower()
         return cls(
             type=kind,
-            target_modules=list(data.get("target_modules") or []),
-            feedforward_modules=list(data.get("feedforward_modules") or []),
+            target_modules=_strings(data.get("target_modules")),
+            feedforward_modules=_strings(data.get("feedforward_modules")),
             r=data.get("r"),
             alpha=data.get("alpha"),
             dropout=data.get("dropout"),
@@ -80,7 +80,7 @@ class BaseModelSpec:
     def from_dict(cls, data: dict[str, Any], adapters: list[dict[str, Any]]) -> BaseModelSpec:
         return cls(
             name=str(data.get("name", "")),
-            adapters=[AdapterSpec.from_dict(a) for a in adapters if isinstance(a, dict)],
+            adapters=[AdapterSpec.from_dict(a) for a in _items(adapters) if isinstance(a, dict)],
             sha256=data.get("sha256") or None,
             quantization=data.get("quantization"),
             rope_scaling=data.get("rope_scaling"),
@@ -136,12 +136,21 @@ class DecodingSpec:
             min_p=data.get("min_p"),
             repetition_penalty=data.get("repetition_penalty"),
             max_new_tokens=data.get("max_new_tokens", data.get("max_tokens")),
-            stop_sequences=[s for s in data.get("stop_sequences") or [] if isinstance(s, str)],
+            stop_sequences=_strings(data.get("stop_sequences")),
             use_grammar=bool(data.get("use_grammar", False)),
             grammar_type=data.get("grammar_type"),
-            grammar_file=data.get("grammar_file"),
+            grammar_file=data.get("grammar_file") if isinstance(data.get("grammar_file"), str) else None,
             names_from_prompt=data.get("names_from_prompt") if isinstance(data.get("names_from_prompt"), str) else None,
         )
+
+
+def _items(value: Any) -> list[Any]:
+    """A manifest list, or [] when the field holds something else (the rules report the wrong type)."""
+    return value if isinstance(value, list) else []
+
+
+def _strings(value: Any) -> list[str]:
+    return [item for item in _items(value) if isinstance(item, str)]
 
 
 def model_slug(base_model_name: str) -> str:
@@ -196,12 +205,12 @@ class Manifest:
     @property
     def base_models(self) -> list[BaseModelSpec]:
         if self.schema_version == "2.0":
-            entries = self.data.get("base_models") or []
+            entries = _items(self.data.get("base_models"))
             return [BaseModelSpec.from_dict(e, e.get("adapters") or []) for e in entries if isinstance(e, dict)]
         base = self.data.get("base_model")
         if not isinstance(base, dict):
             return []
-        return [BaseModelSpec.from_dict(base, self.data.get("adapters") or [])]
+        return [BaseModelSpec.from_dict(base, _items(self.data.get("adapters")))]
 
     def base_model(self, name: str | None = None) -> BaseModelSpec:
         """The base model named ``name`` (exact name or slug), or the only one when ``name`` is None."""
@@ -226,14 +235,14 @@ class Manifest:
             return data
         chosen = self.base_model(name)
         data["base_models"] = [
-            entry for entry in data.get("base_models", []) if isinstance(entry, dict) and entry.get("name") == chosen.name
+            entry for entry in _items(data.get("base_models")) if isinstance(entry, dict) and entry.get("name") == chosen.name
         ]
         return data
 
     # -- routing, constraints, training ----------------------------------------------------------
     @property
     def capabilities(self) -> list[str]:
-        return [c for c in self.data.get("capabilities") or [] if isinstance(c, str)]
+        return _strings(self.data.get("capabilities"))
 
     @property
     def routing(self) -> RoutingSpec | None:
@@ -249,10 +258,11 @@ class Manifest:
 
     @property
     def constraints(self) -> ConstraintsSpec:
-        data = self.data.get("constraints") or {}
+        data = self.data.get("constraints")
+        data = data if isinstance(data, dict) else {}
         return ConstraintsSpec(
-            requires=[r for r in data.get("requires") or [] if isinstance(r, str)],
-            incompatible_with=[r for r in data.get("incompatible_with") or [] if isinstance(r, str)],
+            requires=_strings(data.get("requires")),
+            incompatible_with=_strings(data.get("incompatible_with")),
             load_order=data.get("load_order"),
             max_chain=data.get("max_chain"),
         )
@@ -263,11 +273,11 @@ class Manifest:
             SoftPromptSpec(
                 name=str(sp.get("name", "")),
                 path=str(sp.get("path", "")),
-                tokens=int(sp.get("tokens", 0)),
+                tokens=sp["tokens"] if isinstance(sp.get("tokens"), int) else 0,
                 init_method=sp.get("init_method"),
                 init_text=sp.get("init_text"),
             )
-            for sp in self.data.get("soft_prompts") or []
+            for sp in _items(self.data.get("soft_prompts"))
             if isinstance(sp, dict)
         ]
 
@@ -291,7 +301,7 @@ class Manifest:
         if self.schema_version != "2.0" or not self.base_models:
             return merged
         chosen = self.base_model(base_model) if base_model or len(self.base_models) == 1 else None
-        for entry in self.data.get("base_models") or []:
+        for entry in _items(self.data.get("base_models")):
             if chosen is not None and isinstance(entry, dict) and entry.get("name") == chosen.name:
                 merged.update(copy.deepcopy(entry.get("training_config") or {}))
         return merged
@@ -352,12 +362,14 @@ def parse_manifest(path: str | Path) -> Manifest:
     """Read and parse a manifest without the semantic rules (``validate`` reports those itself)."""
     target, text = read_manifest_text(path)
     try:
-        data = json.loads(text)
+        data = parse_json(text)
     except json.JSONDecodeError as exc:
         raise ManifestError(
             f"`{target}` is not valid JSON: {exc.msg} (line {exc.lineno}, column {exc.colno})",
             hint="fix the JSON syntax at that line",
         ) from exc
+    except ValueError as exc:
+        raise ManifestError(f"`{target}` is not usable JSON: {exc}", hint="fix that value in the file") from exc
     if not isinstance(data, dict):
         raise ManifestError(f"`{target}` must hold a JSON object, not {type(data).__name__}")
     return Manifest(data, target, text)

@@ -8,12 +8,14 @@ inside the function that needs it).
 from __future__ import annotations
 
 import csv
+import io
 import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from expert_cli.core.errors import DatasetError
+from expert_cli.core.jsonlines import parse_json
 
 LOCAL_SUFFIXES = (".jsonl", ".json", ".csv", ".parquet", ".ndjson")
 
@@ -97,15 +99,22 @@ def read_rows(source: DatasetSource, *, streaming: bool = False, limit: int | No
 def _read_jsonl(path: Path, limit: int | None) -> tuple[list[tuple[str, Any]], list[SourceProblem]]:
     rows: list[tuple[str, Any]] = []
     problems: list[SourceProblem] = []
-    with _open_text(path) as handle:
-        for number, line in enumerate(handle, 1):
-            if not line.strip():
-                continue
+    with _open_binary(path) as handle:
+        for number, raw in enumerate(handle, 1):
             location = f"{path}:{number}"
             try:
-                rows.append((location, json.loads(line)))
+                line = raw.decode("utf-8")
+            except UnicodeDecodeError as exc:
+                problems.append(SourceProblem(location, f"not UTF-8 text (byte {exc.start + 1} of the line)"))
+                continue
+            if not line.strip():
+                continue
+            try:
+                rows.append((location, parse_json(line)))
             except json.JSONDecodeError as exc:
                 problems.append(SourceProblem(location, f"not valid JSON: {exc.msg} (column {exc.colno})"))
+            except ValueError as exc:
+                problems.append(SourceProblem(location, f"not usable JSON: {exc}"))
             if limit is not None and len(rows) >= limit:
                 break
     return rows, problems
@@ -113,13 +122,15 @@ def _read_jsonl(path: Path, limit: int | None) -> tuple[list[tuple[str, Any]], l
 
 def _read_json(path: Path, limit: int | None) -> tuple[list[tuple[str, Any]], list[SourceProblem]]:
     with _open_text(path) as handle:
-        text = handle.read()
+        text = _read_all(handle, path)
     try:
-        data = json.loads(text)
+        data = parse_json(text)
     except json.JSONDecodeError as exc:
         if "\n" in text.strip():  # maybe JSON Lines with a .json name
             return _read_jsonl(path, limit)
         raise DatasetError(f"`{path}:{exc.lineno}` is not valid JSON: {exc.msg}") from exc
+    except ValueError as exc:
+        raise DatasetError(f"`{path}` is not usable JSON: {exc}") from exc
     if isinstance(data, dict):
         data = next((v for v in data.values() if isinstance(v, list)), [data])
     if not isinstance(data, list):
@@ -133,9 +144,24 @@ def _read_json(path: Path, limit: int | None) -> tuple[list[tuple[str, Any]], li
 
 def _read_csv(path: Path, limit: int | None) -> list[tuple[str, Any]]:
     with _open_text(path) as handle:
-        reader = csv.DictReader(handle)
+        reader = csv.DictReader(io.StringIO(_read_all(handle, path)))
         rows = [(f"{path}:{reader.line_num}", dict(row)) for row in reader]
     return rows[:limit] if limit is not None else rows
+
+
+def _read_all(handle: Any, path: Path) -> str:
+    try:
+        return handle.read()
+    except UnicodeDecodeError as exc:
+        raise DatasetError(f"`{path}` is not UTF-8 text (byte {exc.start})",
+                           hint="save the dataset as UTF-8 JSON Lines") from exc
+
+
+def _open_binary(path: Path):
+    try:
+        return path.open("rb")
+    except OSError as exc:
+        raise DatasetError(f"cannot read `{path}`: {exc.strerror or exc}") from exc
 
 
 def _open_text(path: Path):
