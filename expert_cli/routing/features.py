@@ -11,7 +11,7 @@ of common words such as "find" or "list all", description terms) only add suppor
 | keyword     | ... made only of common words          | 0.3 (phrase 0.45)         | no                |
 | capability  | the ``value`` of ``kind:value``        | 0.5 (phrase 0.6)          | yes               |
 | description | topic words of ``description``         | 0.25 (0.75 at most)       | no                |
-| lexicon     | the domain lexicon's ``terms``         | 1.0 (+0.25 per extra word)| unless common     |
+| lexicon     | the domain lexicon's ``terms``         | 1.25 (+0.25 per extra word)| unless common    |
 | task        | ... its ``task_phrases``               | 1.0                       | yes (and a task)  |
 | support     | ... its ``support`` words              | 0.3                       | no                |
 | grammar     | literals in capitals of its grammar    | 0.3                       | no                |
@@ -56,7 +56,7 @@ DESCRIPTION_WEIGHT = 0.25
 EXCLUDE_PENALTY = 2.5
 HANDOFF_PENALTY = EXCLUDE_PENALTY
 CODE_SHARE_LIMIT = 64
-LEXICON_WEIGHT = 1.0
+LEXICON_WEIGHT = 1.25  # curated to mean little outside the domain: one such word can route a task
 LEXICON_PHRASE_EXTRA = 0.25
 TASK_PHRASE_WEIGHT = 1.0
 SUPPORT_WEIGHT = 0.3
@@ -158,11 +158,12 @@ def compile_features(index: int, name: str, description: str, keywords: tuple[st
                      vocabulary: Vocabulary = Vocabulary()) -> list[tuple[tuple[str, ...], Feature]]:
     """Every ``(stemmed key, feature)`` of one candidate; one feature per distinct key and kind."""
     out: dict[tuple[tuple[str, ...], str], Feature] = {}
-    own: set[tuple[str, ...]] = set()
+    own: set[tuple[str, ...]] = set()  # words the manifest routes on at full strength (name, strong keyword)
 
     def put(key: tuple[str, ...], feature: Feature) -> None:
         out.setdefault((key, feature.kind), feature)
-        own.add(key)
+        if feature.kind in ("name", "keyword") and feature.strong:
+            own.add(key)
 
     stems = name_terms(name)
     if stems and not is_common(stems):
@@ -204,13 +205,15 @@ def _put_keyword(index: int, keyword: str, put) -> None:
 
 def _put_vocabulary(index: int, vocabulary: Vocabulary, own: set[tuple[str, ...]],
                     out: dict[tuple[tuple[str, ...], str], Feature]) -> None:
-    """Lexicon, grammar and tag features, for words the manifest does not already route on."""
+    """Lexicon, grammar and tag features. A lexicon term the manifest lists too is added beside the manifest's
+    feature (on one span the best counts fully, the other at half: the two sources corroborate); weak words
+    the manifest already routes on are not added again."""
     taken = set(own)
     for kind, words in (("task", vocabulary.task_phrases), ("lexicon", vocabulary.terms),
                         ("grammar", vocabulary.grammar), ("tag", vocabulary.tags), ("support", vocabulary.support)):
         for word in words:
             key = normalize(word)
-            if not key or key in taken:
+            if not key or (key in taken and kind not in ("task", "lexicon")):
                 continue
             taken.add(key)
             out[(key, kind)] = _vocabulary_feature(index, kind, word.strip().lower(), key)

@@ -176,6 +176,7 @@ class Router:
         self._exemplars = ExemplarIndex([candidate.exemplars for candidate in self.candidates], EXEMPLAR_STRONG)
         self._notation = NotationIndex([candidate.exemplars for candidate in self.candidates])
         self._semantic = semantic
+        self._semantic_decisive = getattr(semantic, "decisive", True)  # False: the score only supports
         if semantic is not None:
             semantic.fit(self.candidates)
 
@@ -261,7 +262,8 @@ class Router:
         structures = self._structures(prompt)
         running = set(hits) | set(notation) | set(structures)
         running.update(index for index, value in similarities.items() if value >= EXEMPLAR_STRONG)
-        running.update(index for index, value in semantic.items() if value >= SEMANTIC_STRONG)
+        if self._semantic_decisive:
+            running.update(index for index, value in semantic.items() if value >= SEMANTIC_STRONG)
         if allowed is not None:
             running &= allowed
         scored = [self._score(index, hits.get(index, []), stems, capitals, similarities, semantic,
@@ -302,7 +304,7 @@ class Router:
         all_hits = hits + local.matches(stems) if local else hits
         return score_candidate(index, all_hits, self._features, similarities.get(index, 0.0),
                                semantic.get(index, 0.0), self._priority_factors[index], capitals, notation,
-                               structures)
+                               structures, self._semantic_decisive)
 
     def _rank(self, entry: Scored) -> tuple[float, float, str]:
         return (-entry.score, -self._priorities[entry.index], self.candidates[entry.index].name)

@@ -64,7 +64,8 @@ class Scored:
 
 def score_candidate(index: int, hits: Iterable[Hit], features: Sequence[Feature], similarity: float,
                     semantic: float, priority_factor: float, capitals: frozenset[int] = frozenset(),
-                    notation: Sequence[str] = (), structures: Sequence[Pattern] = ()) -> Scored:
+                    notation: Sequence[str] = (), structures: Sequence[Pattern] = (),
+                    semantic_decisive: bool = True) -> Scored:
     """Sum the evidence: per query span the best feature fully, the others on it at half (all of them at
     half for a span inside a longer matched one: "find" inside "find all"); then penalties."""
     seen: set[int] = set()
@@ -122,7 +123,7 @@ def score_candidate(index: int, hits: Iterable[Hit], features: Sequence[Feature]
         total += weights[0] + STRUCTURE_EXTRA * (len(weights) - 1)
     if handoff and not named:
         penalty += handoff
-    like_training = similarity >= EXEMPLAR_STRONG or semantic >= SEMANTIC_STRONG
+    like_training = similarity >= EXEMPLAR_STRONG or (semantic_decisive and semantic >= SEMANTIC_STRONG)
     strong = bool(strong_spans) or len(spans) >= WEAK_QUORUM or like_training or bool(notation) or bool(structures)
     strong_spans.sort()
     task_like = code or task or like_training or bool(notation) or bool(structures)

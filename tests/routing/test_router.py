@@ -42,7 +42,7 @@ def minimal_manifest(name: str, **extra) -> dict:
 # -- words, phrases and stems ------------------------------------------------------------------------
 def test_keywords_match_whole_words_never_substrings():
     assert route("Write a SQL query for the orders table") == ["expert-sql"]
-    assert route("Configure mysql and nosql replication for my homelab") == []
+    assert route("Configure nosql replication and sqlalchemy pools for my homelab") == []
 
 
 def test_plural_and_ing_forms_match_their_keyword():
