@@ -8,19 +8,23 @@ an installed expert, or a built-in one).
 
 from __future__ import annotations
 
+import json
 import re
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from expert_cli.core.errors import InstallError
+from expert_cli.core.files import atomic_write_text
 from expert_cli.core.versions import version_key
 from expert_cli.manifest.model import model_slug
 from expert_cli.packages.index import IndexEntry
-from expert_cli.packages.index_sources import load_entries
+from expert_cli.packages.index_sources import IndexSource, cache_path, head_commit, load_entries
 from expert_cli.packages.registry import read_registry
-from expert_cli.packages.resolve import bases_on_hand, entries_named, exact_version, fits, sources_for
+from expert_cli.packages.resolve import bases_on_hand, entries_named, exact_version, sources_for
 
 _WORD = re.compile(r"[a-z0-9]+")
+SEARCH_TABLE_VERSION = 1
 
 
 @dataclass
@@ -57,39 +61,71 @@ def search_indexes(query: str, base_model: str | None = None, capability: str | 
     words = _WORD.findall(query.lower())
     phrase = "-".join(words)
     bases, installed = {model_slug(b) for b in bases_on_hand()}, _installed_versions()
+    wanted_base = model_slug(base_model) if base_model else None
     hits = []
     for source in sources_for(index):
-        for name, entries in _by_name(load_entries(source)).items():
-            live = [e for e in entries if not e.yanked and fits(e, base_model) and _has_capability(e, capability)]
+        for row in search_table(source):
+            live = [v for v in row["versions"] if not v[1] and (wanted_base is None or wanted_base in v[3])
+                    and _has_capability(v[4], capability)]
             if not live:
                 continue
-            newest = max(live, key=lambda e: version_key(e.version))
-            score = rank(newest, words, phrase)
+            score = rank(row, words, phrase)
             if words and score <= 0:
                 continue
-            hits.append(SearchHit(name, newest.version, newest.description, source.name, score,
-                                  newest.base_model_names, newest.capabilities, newest.tags,
-                                  any(model_slug(b) in bases for e in live for b in e.base_model_names),
-                                  installed.get(name, [])))
+            newest = live[0]  # versions are stored newest first
+            hits.append(SearchHit(row["name"], newest[0], row["description"], source.name, score, newest[2],
+                                  newest[4], row["tags"], any(b in bases for v in live for b in v[3]),
+                                  installed.get(row["name"], [])))
     hits.sort(key=lambda h: (-h.score, h.name, h.index))
     return hits[:limit] if limit else hits
 
 
-def rank(entry: IndexEntry, words: list[str], phrase: str) -> float:
+def rank(row: dict[str, Any], words: list[str], phrase: str) -> float:
     """Name matches count most, then capabilities and tags, then the description."""
     if not words:
         return 0.0
-    name = entry.name.lower()
-    short = name.removeprefix("expert-")
-    score = 100.0 if phrase in (name, short) else 50.0 if short.startswith(phrase) else 0.0
-    name_words = set(_WORD.findall(name))
-    labels = set(_WORD.findall(" ".join(entry.capabilities + entry.tags).lower()))
-    description = set(_WORD.findall(entry.description.lower()))
+    short = row["short"]
+    score = 100.0 if phrase in (row["name"], short) else 50.0 if short.startswith(phrase) else 0.0
+    name_words, labels, description = row["name_words"], row["label_words"], row["description_words"]
     for word in words:
         score += 20 if word in name_words else 10 if word in short else 0
         score += 8 if word in labels else 0
         score += 3 if word in description else 0
     return score
+
+
+def search_table(source: IndexSource) -> list[dict[str, Any]]:
+    """One row per expert, words precomputed and versions newest first, cached next to the entries by the
+    index's commit (what makes a warm search read one small file and no more)."""
+    commit = head_commit(source.path)
+    path = search_table_path(source.name)
+    try:
+        document = json.loads(path.read_text(encoding="utf-8"))
+        if document.get("version") == SEARCH_TABLE_VERSION and document.get("commit") == commit:
+            return [dict(row, name_words=set(row["name_words"]), label_words=set(row["label_words"]),
+                         description_words=set(row["description_words"])) for row in document["rows"]]
+    except (OSError, ValueError, AttributeError, KeyError, TypeError):
+        pass
+    rows = [_row(entries) for entries in _by_name(load_entries(source)).values()]
+    document = {"version": SEARCH_TABLE_VERSION, "commit": commit, "rows": rows}
+    atomic_write_text(path, json.dumps(document, separators=(",", ":"), ensure_ascii=False))
+    return search_table(source) if path.is_file() else rows
+
+
+def search_table_path(name: str) -> Path:
+    return cache_path(name).with_suffix(".search.json")
+
+
+def _row(entries: list[IndexEntry]) -> dict[str, Any]:
+    ordered = sorted(entries, key=lambda e: version_key(e.version), reverse=True)
+    text = next((e for e in ordered if not e.yanked), ordered[0])
+    name = text.name.lower()
+    return {"name": text.name, "short": name.removeprefix("expert-"), "description": text.description,
+            "tags": text.tags, "name_words": sorted(set(_WORD.findall(name))),
+            "label_words": sorted(set(_WORD.findall(" ".join(text.capabilities + text.tags).lower()))),
+            "description_words": sorted(set(_WORD.findall(text.description.lower()))),
+            "versions": [[e.version, e.yanked, e.base_model_names, sorted({model_slug(b) for b in e.base_model_names}),
+                          e.capabilities] for e in ordered]}
 
 
 def expert_info(spec: str, index: str | None = None) -> ExpertInfo:
@@ -119,11 +155,11 @@ def _by_name(entries: list[IndexEntry]) -> dict[str, list[IndexEntry]]:
     return grouped
 
 
-def _has_capability(entry: IndexEntry, capability: str | None) -> bool:
+def _has_capability(capabilities: list[str], capability: str | None) -> bool:
     if not capability:
         return True
     wanted = capability.lower()
-    return any(c.lower() == wanted or c.lower().startswith(wanted + ":") for c in entry.capabilities)
+    return any(c.lower() == wanted or c.lower().startswith(wanted + ":") for c in capabilities)
 
 
 def _installed_versions() -> dict[str, list[str]]:

@@ -211,7 +211,7 @@ def write_cache(name: str, commit: str, entries: list[IndexEntry]) -> None:
 
 def load_entries(source: IndexSource) -> list[IndexEntry]:
     """The entries of an added index: from the cache when it matches the clone's commit, else from the tree."""
-    commit = _head_commit(source.path)
+    commit = head_commit(source.path)
     try:
         document = json.loads(cache_path(source.name).read_text(encoding="utf-8"))
         if document.get("cache_version") == CACHE_VERSION and document.get("commit") == commit:
@@ -223,7 +223,7 @@ def load_entries(source: IndexSource) -> list[IndexEntry]:
     return entries
 
 
-def _head_commit(clone: Path) -> str:
+def head_commit(clone: Path) -> str:
     """The commit checked out in ``clone``, read from ``.git`` without starting git."""
     git_dir = clone / ".git"
     try:
