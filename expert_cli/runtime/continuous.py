@@ -172,6 +172,8 @@ class ContinuousBatch:
             if params.repetition_penalty != 1:
                 seen = torch.tensor(sorted(set(row.request.prompt_ids) | set(row.generated)), dtype=torch.long,
                                     device=logits.device)
+            if params.ignore_eos:
+                logits[index, list(self.stop_ids)] = float("-inf")
             token = choose_token(logits[index], params, row.generator, seen)
             chosen.append(token)
             self._record(row, token)

@@ -151,6 +151,8 @@ class BatchDecoder:
             seen = None
             if row.params.repetition_penalty != 1:
                 seen = _seen_ids(sequence[index], len(row.prompt_ids) + len(self.generated[index]))
+            if row.params.ignore_eos:
+                logits[index, list(self.stop_ids)] = float("-inf")
             chosen.append(choose_token(logits[index], row.params, self._generators[index], seen))
         return torch.tensor(chosen, dtype=torch.long, device=self.device)
 

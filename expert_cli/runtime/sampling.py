@@ -3,7 +3,8 @@
 Priority: a per-call override > the expert's ``training.decoding`` > the built-in default. Overrides use
 the SDK's names: ``max_tokens``, ``temperature`` (0 = greedy), ``top_p``, ``top_k`` (0 = off), ``min_p``,
 ``repetition_penalty`` (1 = off), ``stop`` (a string or a list; replaces the manifest's stop sequences) and
-``seed`` (sampling is reproducible per row with the same seed, alone or in a batch).
+``seed`` (sampling is reproducible per row with the same seed, alone or in a batch) and ``ignore_eos`` (never
+end at an end-of-turn token: answers run to ``max_tokens`` or a stop sequence, as benchmarks want).
 
 The order of logit processing follows transformers: repetition penalty, temperature, top-k, top-p, min-p,
 then softmax and a draw (or the argmax when greedy).
@@ -17,7 +18,8 @@ from typing import Any
 
 from expert_cli.core.errors import UsageError
 
-OVERRIDE_NAMES = ("max_tokens", "temperature", "top_p", "top_k", "min_p", "repetition_penalty", "stop", "seed")
+OVERRIDE_NAMES = ("max_tokens", "temperature", "top_p", "top_k", "min_p", "repetition_penalty", "stop", "seed",
+                  "ignore_eos")
 
 
 @dataclass(frozen=True)
@@ -30,6 +32,7 @@ class DecodingParams:
     repetition_penalty: float = 1.0
     stop: tuple[str, ...] = ()
     seed: int | None = None
+    ignore_eos: bool = False
 
     @property
     def greedy(self) -> bool:

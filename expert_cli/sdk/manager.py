@@ -92,6 +92,7 @@ class ExpertManager:
         self._loaded: OrderedDict[str, Expert] = OrderedDict()  # least recently used first
         self._bare_base: Any = None
         self._lock = threading.RLock()
+        self.pinned: set[str] = set()  # experts in use elsewhere (a running batch): never evicted
 
     # -- loading ----------------------------------------------------------------------------------
     def load_expert(self, name: str, source: str | Path | None = None, *, base_model: str | None = None,
@@ -223,7 +224,7 @@ class ExpertManager:
     def _evict(self, keep: set[str]) -> None:
         limit = self.max_loaded_experts
         while limit is not None and len(self._loaded) > limit:
-            victim = next((name for name in self._loaded if name not in keep), None)
+            victim = next((name for name in self._loaded if name not in keep and name not in self.pinned), None)
             if victim is None:
                 return
             self._loaded.pop(victim).unload()  # its source stays known: the next use reloads it

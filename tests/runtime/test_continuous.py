@@ -93,3 +93,30 @@ def test_padding_columns_are_trimmed_when_the_longest_row_leaves(manager: Expert
     batch.take_finished()  # the long row ended on its first token
     assert len(batch) == 1 and batch._mask.shape[1] < wide
     assert bool(batch._mask[:, 0].all())
+
+
+def test_the_order_of_a_rows_experts_does_not_change_its_answer(manager: ExpertManager):
+    from expert_cli.sdk import requests
+
+    request = Request("SELECT name FROM users", overrides={"temperature": 0, "max_tokens": 8})
+    forward = requests.run([manager.prepare({"a": 0.5, "c": 0.5}, request)])[0].token_ids
+    backward = requests.run([manager.prepare({"c": 0.5, "a": 0.5}, request)])[0].token_ids
+    assert forward == backward
+
+
+def test_a_row_sharing_an_expert_with_a_running_row_answers_as_alone(manager: ExpertManager):
+    """Row plans group rows by (expert, weight): a shared IA3 expert must not reorder the other's LoRA."""
+    from expert_cli.runtime.continuous import ContinuousBatch
+    from expert_cli.sdk import requests
+
+    target = Request("hello", overrides={"temperature": 0, "max_tokens": 7})
+    other = Request("yes no maybe", overrides={"temperature": 0, "max_tokens": 20})
+    expected = requests.run([manager.prepare({"a": 0.5, "c": 0.5}, target)])[0].token_ids
+    batch = ContinuousBatch(manager.prepare(None, target).base)
+    batch.admit([manager.prepare({"c": 0.5, "b": 0.5}, other).row])
+    (row,) = batch.admit([manager.prepare({"a": 0.5, "c": 0.5}, target).row])
+    while len(batch):
+        batch.take_finished()
+        if len(batch):
+            batch.step()
+    assert row.generated == expected

@@ -9,8 +9,9 @@ attribute assignment and a batch can mix experts row by row. With an empty plan 
 
 Each method module (:mod:`.lora`, :mod:`.lokr`, :mod:`.ia3`, ...) defines its slot: what it does to the base
 layer's input (:meth:`Slot.scale_input`, only when ``scales_input``) and to its output (:meth:`Slot.apply`).
-Several active slots apply in plan order; additive ones (:class:`DeltaSlot`) each compute their delta against
-the base output (PEFT chains DoRA adapters on the running result instead; for one adapter the two agree).
+Several active slots compose independently of their order: input scales first, then output scales, then
+additive ones (:class:`DeltaSlot`), each computing its delta against the base output (PEFT chains DoRA
+adapters on the running result instead; for one adapter the two agree).
 """
 
 from __future__ import annotations
@@ -106,8 +107,14 @@ class AdapterLinear(nn.Module):
             if slot.scales_input:
                 base_input = slot.scale_input(base_input, step, x)
         out = base = self.base_layer(base_input)
+        # Output scales (IA3) first, deltas after: a row's result does not depend on the order of its experts,
+        # so a row composed in a mixed batch (whose plan orders groups by batch) equals the row served alone.
         for slot, step in active:
-            out = slot.apply(out, x, base, step, self.base_layer.bias)
+            if not isinstance(slot, DeltaSlot):
+                out = slot.apply(out, x, base, step, self.base_layer.bias)
+        for slot, step in active:
+            if isinstance(slot, DeltaSlot):
+                out = slot.apply(out, x, base, step, self.base_layer.bias)
         return out
 
 

@@ -1,0 +1,47 @@
+"""``expert-cli serve``: an OpenAI-compatible server over one base model and its experts."""
+
+from __future__ import annotations
+
+import os
+
+import typer
+
+from expert_cli.cli._app import print_success
+from expert_cli.core.errors import UsageError
+
+
+def serve_command(
+    host: str = typer.Option("127.0.0.1", "--host", help="Address to bind; any but loopback needs --api-key."),
+    port: int = typer.Option(8000, "--port", help="Port to listen on (0: any free port)."),
+    experts: str | None = typer.Option(None, "--experts", help="Installed experts to serve (sql,neo4j@0.2.0)."),
+    all_experts: bool = typer.Option(False, "--all", help="Serve every installed expert (the default)."),
+    base_model: str | None = typer.Option(
+        None, "--base-model", help="Alone: serve this bare base model. With experts: where to read their base."),
+    device: str | None = typer.Option(None, "--device", help="auto (default), cpu, cuda, cuda:N or mps."),
+    max_batch: int = typer.Option(16, "--max-batch", help="Most requests decoding together."),
+    max_queue: int = typer.Option(64, "--max-queue", help="Most requests waiting; more get 503."),
+    max_loaded: int | None = typer.Option(None, "--max-loaded", help="Most experts in memory (LRU above)."),
+    max_tokens: int = typer.Option(4096, "--max-tokens-cap", help="The largest max_tokens a request may ask."),
+    api_key: str | None = typer.Option(
+        None, "--api-key", help="Require `Authorization: Bearer KEY` (default: $EXPERT_API_KEY)."),
+) -> None:
+    """Serve experts over HTTP with OpenAI's API (chat, completions, models), batching requests together.
+
+    Every request names its `model`: an expert, several joined with `+`, the base model id, or `auto` (the
+    router picks per request). Stop with Ctrl-C or SIGTERM: running requests finish first.
+    """
+    from expert_cli.sdk.extras import require_extra
+    from expert_cli.sdk.installed import split_expert_list
+
+    if experts is not None and all_experts:
+        raise UsageError("`--experts` and `--all` cannot be used together", hint="pass one of them")
+    require_extra("serve")
+    from expert_cli.sdk.server import serve
+    from expert_cli.sdk.serving import ServeSettings
+
+    settings = ServeSettings(host=host, port=port, experts=split_expert_list(experts) if experts is not None else None,
+                             all_experts=all_experts, base_model=base_model, device=device, max_batch=max_batch,
+                             max_queue=max_queue, max_loaded=max_loaded, max_tokens_cap=max_tokens,
+                             api_key=api_key or os.environ.get("EXPERT_API_KEY") or None)
+    serve(settings, on_listening=lambda url: print_success(f"serving on {url}", {
+        "models": f"{url}/v1/models", "health": f"{url}/health"}))
