@@ -17,8 +17,8 @@ from expert_cli.core.errors import ManifestError
 PathKey = tuple[str | int, ...]
 
 
-def named_paths(data: dict[str, Any]) -> Iterator[tuple[PathKey, Any]]:
-    """``(json path, value)`` of every file location the manifest names."""
+def named_paths(data: dict[str, Any], packaged: bool = False) -> Iterator[tuple[PathKey, Any]]:
+    """``(json path, value)`` of every file location the manifest names (datasets too when ``packaged``)."""
     training = data.get("training") if isinstance(data.get("training"), dict) else {}
     decoding = training.get("decoding") if isinstance(training.get("decoding"), dict) else {}
     if "grammar_file" in decoding:
@@ -37,7 +37,7 @@ def named_paths(data: dict[str, Any]) -> Iterator[tuple[PathKey, Any]]:
                 yield prefix + (a_index, "path"), adapter["path"]
         if "base_models" not in data:
             break
-    if isinstance(data.get("files"), dict):
+    if packaged or isinstance(data.get("files"), dict):
         dataset = training.get("dataset") if isinstance(training.get("dataset"), dict) else {}
         for key in ("path", "validation_path", "test_path"):
             if key in dataset:
@@ -65,14 +65,15 @@ def location_problem(value: Any) -> str | None:
     return None
 
 
-def location_problems(data: dict[str, Any]) -> list[tuple[PathKey, str]]:
+def location_problems(data: dict[str, Any], packaged: bool = False) -> list[tuple[PathKey, str]]:
     """Every named path that is not inside the expert folder, with its JSON path and why."""
-    return [(key, problem) for key, value in named_paths(data) if (problem := location_problem(value))]
+    return [(key, problem) for key, value in named_paths(data, packaged) if (problem := location_problem(value))]
 
 
-def check_locations(data: dict[str, Any], label: str) -> None:
-    """Raise ManifestError for the first path in the manifest that leaves the expert folder."""
-    problems = location_problems(data)
+def check_locations(data: dict[str, Any], label: str, packaged: bool = False) -> None:
+    """Raise ManifestError for the first path in the manifest that leaves the expert folder (``packaged``: the
+    manifest is about to go into a package, so its dataset paths count too)."""
+    problems = location_problems(data, packaged)
     if problems:
         key, problem = problems[0]
         where = ".".join(str(part) for part in key)

@@ -158,7 +158,7 @@ def build_package(expert_dir: Path, output: Path | None = None, model: str | Non
     With ``follow_symlinks=False`` (folder installs) every shipped file must be a regular file inside the
     folder, reached through no symbolic link."""
     manifest = load_manifest(expert_dir)
-    check_locations(manifest.data, manifest.label())
+    check_locations(manifest.data, manifest.label(), packaged=True)
     expert_dir = manifest.root or Path(expert_dir)
     chosen = manifest.base_model(model)
     weights_dir = find_weights_dir(manifest, expert_dir, chosen.name)

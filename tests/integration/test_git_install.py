@@ -15,7 +15,7 @@ import pytest
 from package_helpers import write_expert
 
 from expert_cli.core import paths
-from expert_cli.core.errors import InstallError, SignatureError
+from expert_cli.core.errors import InstallError, SignatureError, UsageError
 from expert_cli.packages.staging import InstallOptions
 from expert_cli.packages.install import install_expert, update_expert
 from expert_cli.packages.build import build_package
@@ -23,7 +23,8 @@ from expert_cli.packages.registry import read_registry
 from expert_cli.packages.signing import generate_keypair, sign_package
 from expert_cli.packages.trust import add_trusted_key
 
-pytestmark = pytest.mark.skipif(shutil.which("git") is None, reason="git is not installed")
+# Git is what these features run on: CI (``CI`` set) must have it, so there a missing git fails instead of skipping.
+pytestmark = pytest.mark.skipif(shutil.which("git") is None and not os.environ.get("CI"), reason="git is not installed")
 GIT_ENV = {"GIT_AUTHOR_NAME": "T", "GIT_AUTHOR_EMAIL": "t@example.com", "GIT_COMMITTER_NAME": "T",
            "GIT_COMMITTER_EMAIL": "t@example.com", "GIT_CONFIG_GLOBAL": os.devnull, "GIT_CONFIG_NOSYSTEM": "1"}
 
@@ -203,3 +204,84 @@ def test_update_of_a_file_install_is_refused(trusted: dict[str, Path], tmp_path:
     install_expert(str(release))
     with pytest.raises(InstallError, match="not from Git"):
         update_expert("demo")
+
+
+def _next_commit(bare: Path, tmp_path: Path, change) -> None:
+    """Clone ``bare``, let ``change(work)`` edit it, commit and push to main."""
+    work = tmp_path / "next"
+    git("clone", "-q", str(bare), str(work))
+    change(work)
+    git("add", "-A", cwd=work)
+    git("commit", "-q", "-m", "next", cwd=work)
+    git("push", "-q", "origin", "main", cwd=work)
+
+
+def test_update_refuses_a_rollback_to_an_older_signed_release(trusted: dict[str, Path], tmp_path: Path) -> None:
+    bare = tmp_path / "repo.git"
+    shutil.copytree(trusted["bare"], bare)
+    install_expert(f"git+file://{bare}@main")
+    old = next(p for p in (trusted["work"] / "releases").glob("*.expert") if "v0.1.0" in p.name)
+
+    def roll_back(work: Path) -> None:  # only the publisher's old 0.1.0, renamed to look newer
+        shutil.rmtree(work / "releases")
+        (work / "releases").mkdir()
+        shutil.copyfile(old, work / "releases" / "expert-demo-tiny-qwen3.v9.9.9.expert")
+
+    _next_commit(bare, tmp_path, roll_back)
+    with pytest.raises(InstallError, match="older than the installed `expert-demo@0.2.0`"):
+        update_expert("demo")
+    assert [e.spec for e in read_registry().experts()] == ["expert-demo@0.2.0"]
+    assert (paths.install_dir("expert-demo", "0.2.0") / "manifest.json").is_file()
+
+
+def test_update_refuses_a_release_signed_by_another_trusted_key(trusted: dict[str, Path], tiny_adapter: Path,
+                                                                 tmp_path: Path) -> None:
+    bare = tmp_path / "repo.git"
+    shutil.copytree(trusted["bare"], bare)
+    install_expert(f"git+file://{bare}@main")
+    pinned = read_registry().pinned_key("expert-demo")
+    other = generate_keypair(tmp_path / "other.pem")
+    add_trusted_key(other.public_key)
+    _next_commit(bare, tmp_path, lambda work: commit_release_files(work, tiny_adapter, other.private_key, "0.5.0"))
+    with pytest.raises(SignatureError, match="pinned to the publisher key"):
+        update_expert("demo")
+    assert [e.spec for e in read_registry().experts()] == ["expert-demo@0.2.0"]
+    assert read_registry().pinned_key("expert-demo") == pinned
+    result = update_expert("demo", InstallOptions(allow_new_publisher=True))
+    assert result.version == "0.5.0" and read_registry().pinned_key("expert-demo") == other.pubkey
+
+
+def commit_release_files(work: Path, adapter: Path, key: Path, version: str) -> None:
+    source = write_expert(work.parent / f"src-{version}", adapter, version=version)
+    shutil.copyfile(source / "manifest.json", work / "manifest.json")
+    sign_package(build_package(source, work / "releases").path, key)
+
+
+def test_a_symlink_in_the_repo_is_checked_out_as_a_plain_file(tiny_adapter: Path, tmp_path: Path) -> None:
+    expert = write_expert(tmp_path / "e", tiny_adapter, layout="root", rows=0)
+    work = _repo_with(tmp_path, {p.name: p.read_bytes() for p in expert.iterdir() if p.is_file()})
+    (work / "README.md").unlink()
+    (work / "README.md").symlink_to("/etc/hostname")
+    git("add", "-A", cwd=work)
+    git("commit", "-q", "-m", "link", cwd=work)
+    result = install_expert(f"file://{work}#main", InstallOptions(allow_unsigned=True))
+    installed = Path(result.path) / "README.md"
+    assert not installed.is_symlink() and installed.read_bytes() == b"/etc/hostname"  # the link text, not the file
+
+
+def test_submodules_are_not_fetched_and_ext_transport_never_runs(tiny_adapter: Path, tmp_path: Path) -> None:
+    marker = tmp_path / "ext-ran"
+    expert = write_expert(tmp_path / "e", tiny_adapter, layout="root", rows=0)
+    work = _repo_with(tmp_path, {p.name: p.read_bytes() for p in expert.iterdir() if p.is_file()})
+    (tmp_path / "subrepo").mkdir()
+    sub = _repo_with(tmp_path / "subrepo", {"secret.txt": b"from the submodule"})
+    git("-c", "protocol.file.allow=always", "submodule", "add", "-q", str(sub), "sub", cwd=work)
+    (work / ".gitmodules").write_text(f'[submodule "sub"]\n\tpath = sub\n\turl = ext::sh -c touch% {marker}\n')
+    git("add", "-A", cwd=work)
+    git("commit", "-q", "-m", "submodule", cwd=work)
+    result = install_expert(f"file://{work}#main", InstallOptions(allow_unsigned=True))
+    assert not (Path(result.path) / "sub").exists() and not marker.exists()
+    for source in (f"git+ext::sh -c touch% {marker}", f"ext::sh -c touch% {marker}"):
+        with pytest.raises((InstallError, UsageError)):
+            install_expert(source, InstallOptions(allow_unsigned=True))
+    assert not marker.exists() and [e.name for e in read_registry().experts()] == ["expert-demo"]
