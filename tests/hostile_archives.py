@@ -70,6 +70,18 @@ def _corrupt_crc(path: Path) -> None:
     path.write_bytes(bytes(data))
 
 
+def _sparse(path: Path) -> None:
+    """A GNU sparse member ('S'): tarfile counts it as a regular file, so only the sparse check stops it."""
+    _tar(path, _member("adapter_model.safetensors", b"x" * 10))
+    raw = bytearray(gzip.decompress(path.read_bytes()))
+    header = 512 + 512  # the second member's header (manifest.json, 1 byte of data, takes two blocks)
+    assert raw[header:header + 25].rstrip(b"\0") == b"adapter_model.safetensors"
+    raw[header + 156] = ord("S")
+    raw[header + 148:header + 156] = b" " * 8
+    raw[header + 148:header + 155] = f"{sum(raw[header:header + 512]):06o}\0".encode()
+    path.write_bytes(gzip.compress(bytes(raw)))
+
+
 HOSTILE: dict[str, Callable[[Path], None]] = {
     "traversal-dotdot": lambda p: _tar(p, _member("../evil.txt")),
     "traversal-nested": lambda p: _tar(p, _member("tests/../../evil.txt")),
@@ -92,6 +104,10 @@ HOSTILE: dict[str, Callable[[Path], None]] = {
     "duplicate-name": lambda p: _tar(p, _member("manifest.json", b'{"name": "evil"}')),
     "duplicate-case": lambda p: _tar(p, _member("MANIFEST.json", b"{}")),
     "duplicate-dot-slash": lambda p: _tar(p, _member("./manifest.json", b"{}")),
+    "duplicate-nfc-nfd": lambda p: _tar(p, _members(("caf\u00e9.txt", b"a"), ("cafe\u0301.txt", b"b"))),
+    "duplicate-sharp-s": lambda p: _tar(p, _members(("stra\u00dfe.txt", b"a"), ("STRASSE.txt", b"b"))),
+    "duplicate-unicode-case": lambda p: _tar(p, _members(("\u00c9t\u00e9.txt", b"a"), ("\u00e9t\u00e9.txt", b"b"))),
+    "sparse-member": _sparse,
     "file-then-child": lambda p: _tar(p, _member("manifest.json/evil", b"x")),
     "empty-component": lambda p: _tar(p, _member("tests//evil", b"x")),
     "dot-component": lambda p: _tar(p, _member("tests/./evil", b"x")),
@@ -111,4 +127,27 @@ HOSTILE: dict[str, Callable[[Path], None]] = {
     "empty-file": _raw(b""),
     "empty-tar": _raw(gzip.compress(bytes(1024))),
     "zlib-not-gzip": _raw(zlib.compress(b"x" * 1000)),
+}
+
+
+# What each refusal must say: pinned per case, so removing any one guard (and leaving the others, or tarfile's
+# own filter, to catch the member later with another message) fails its case.
+REASONS: dict[str, str] = {
+    "traversal-dotdot": "climbs out of the package", "traversal-nested": "climbs out of the package",
+    "traversal-deep": "climbs out of the package", "pax-traversal": "climbs out of the package",
+    "absolute-path": "is an absolute path", "absolute-etc": "is an absolute path", "windows-drive": "is an absolute path",
+    "backslash-traversal": "backslashes", "control-char-name": "control characters",
+    "symlink-out": "is a symbolic link", "symlink-relative": "is a symbolic link", "symlink-inside": "is a symbolic link",
+    "symlink-then-write": "is a symbolic link", "hardlink-out": "is a hard link", "hardlink-inside": "is a hard link",
+    "char-device": "is a device or FIFO", "block-device": "is a device or FIFO", "fifo": "is a device or FIFO",
+    "contiguous-file": "unsupported type", "sparse-member": "unsupported type",
+    "duplicate-name": "appears twice", "duplicate-case": "appears twice", "duplicate-dot-slash": "appears twice",
+    "duplicate-nfc-nfd": "appears twice", "duplicate-sharp-s": "appears twice", "duplicate-unicode-case": "appears twice",
+    "file-then-child": "sits below a member that is a file", "empty-component": "empty or `.` path component",
+    "dot-component": "empty or `.` path component", "too-deep": "too long or too deep", "long-name": "too long or too deep",
+    "oversize-member": "-byte cap", "gzip-bomb": "-byte cap", "over-count": "too many members or bytes",
+    "over-total": "decompression bomb", "zero-stream-bomb": "decompression bomb",
+    "truncated-gzip": "not a valid .expert package", "corrupt-crc": "CRC check failed", "not-gzip": "Not a gzipped file",
+    "gzip-not-tar": "not a valid .expert package", "empty-file": "empty file", "empty-tar": "is an empty archive",
+    "zlib-not-gzip": "Not a gzipped file",
 }

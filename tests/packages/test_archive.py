@@ -7,7 +7,7 @@ import tarfile
 from pathlib import Path
 
 import pytest
-from hostile_archives import HOSTILE, SMALL
+from hostile_archives import HOSTILE, REASONS, SMALL
 from package_helpers import add_member, tree
 
 from expert_cli.packages.archive import (
@@ -20,8 +20,8 @@ from expert_cli.packages.archive import (
 from expert_cli.core.errors import PackageError
 
 
-def test_at_least_thirty_hostile_archives() -> None:
-    assert len(HOSTILE) >= 30
+def test_every_hostile_archive_has_its_pinned_reason() -> None:
+    assert sorted(HOSTILE) == sorted(REASONS)
 
 
 @pytest.mark.parametrize("case", sorted(HOSTILE))
@@ -31,9 +31,22 @@ def test_hostile_archive_is_refused_before_anything_is_written(case: str, tmp_pa
     dest = tmp_path / "out" / "staged"
     with pytest.raises(PackageError) as info:
         extract_archive(package, dest, SMALL)
-    assert "hostile.expert" in info.value.message
-    assert tree(dest) == [], f"{case} wrote {tree(dest)}"
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["hostile.expert", "out"][: 1 + dest.parent.exists()]
+    assert "hostile.expert" in info.value.message and REASONS[case] in info.value.message, info.value.message
+    # everywhere a member could land (`../x` from `out/staged` is `out/x`): nothing but the package itself
+    assert set(tree(tmp_path)) <= {"hostile.expert", "out", "out/staged"}, f"{case} wrote {tree(tmp_path)}"
+    assert tree(dest) == []
+
+
+def test_the_unicode_duplicate_guard_folds_case_and_normal_forms(tmp_path: Path) -> None:
+    """NFC/NFD, ß/SS and É/é are one file on a case-insensitive or normalising filesystem."""
+    for case in ("duplicate-nfc-nfd", "duplicate-sharp-s", "duplicate-unicode-case"):
+        HOSTILE[case](tmp_path / f"{case}.expert")
+        with pytest.raises(PackageError, match="appears twice"):
+            inspect_archive(tmp_path / f"{case}.expert")
+    with tarfile.open(tmp_path / "distinct.expert", "w:gz") as tar:  # different names stay accepted
+        for name in ("manifest.json", "strasse.txt", "strase.txt", "cafe.txt"):
+            add_member(tar, name, b"x")
+    assert len(inspect_archive(tmp_path / "distinct.expert")) == 4
 
 
 def test_write_archive_is_byte_reproducible_and_ordered(tmp_path: Path) -> None:

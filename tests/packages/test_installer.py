@@ -10,7 +10,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from hostile_archives import HOSTILE
+from hostile_archives import HOSTILE, REASONS, SMALL
 from package_helpers import extract_plain, flip_byte, repack, tree, write_expert
 
 from expert_cli.core import paths
@@ -153,20 +153,29 @@ def test_legacy_package_without_files_map_counts_as_unsigned(built: dict[str, Pa
     assert install_expert(str(package), ALLOW).trust == "unsigned"
 
 
-def test_hostile_archives_leave_registry_and_tree_untouched(built: dict[str, Path], tmp_path: Path) -> None:
+@pytest.mark.parametrize("case", sorted(HOSTILE))
+def test_hostile_archives_leave_registry_and_tree_untouched(built: dict[str, Path], tmp_path: Path, case: str,
+                                                            monkeypatch: pytest.MonkeyPatch) -> None:
     install_expert(str(_copy(built, "unsigned", tmp_path)), ALLOW)
-    before = _state()
-    refused = 0
-    for case, build in sorted(HOSTILE.items()):
-        package = tmp_path / f"{case}.expert"
-        build(package)
-        with pytest.raises(ExpertError):
-            install_expert(str(package), InstallOptions(allow_unsigned=True, force=True))
-        refused += 1
-        assert _state() == before, case
-        assert tree(paths.tmp_dir()) == [], case
-    assert refused == len(HOSTILE) >= 30
-    assert not (Path("/tmp") / "evil.txt").exists()
+    before, home = _state(), tree(paths.expert_home())
+    package = tmp_path / f"{case}.expert"
+    HOSTILE[case](package)
+    landed: list[list[str]] = []
+    real_extract = installer.open_verified.__globals__["extract_archive"]
+
+    def watching(path, dest, limits=None, progress=None):  # look where `../x` would land: beside `staged`
+        try:
+            return real_extract(path, dest, SMALL, progress)
+        finally:
+            landed.append(tree(dest.parent))
+
+    monkeypatch.setitem(installer.open_verified.__globals__, "extract_archive", watching)
+    with pytest.raises(PackageError) as info:
+        install_expert(str(package), InstallOptions(allow_unsigned=True, force=True))
+    assert REASONS[case] in info.value.message, info.value.message
+    assert landed and set(landed[0]) <= {"staged"}, landed
+    assert _state() == before and tree(paths.expert_home()) == home
+    assert tree(paths.tmp_dir()) == []
 
 
 def test_reinstall_needs_force_and_force_replaces(built: dict[str, Path], tmp_path: Path) -> None:
