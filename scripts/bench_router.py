@@ -20,6 +20,10 @@ plus ``router_prompts.jsonl``), the only one whose misses may be looked at while
 part (``scripts/data/routing_heldout.jsonl``), written before any tuning and only ever scored: its misses
 are never printed. Reported per part: exact-decision accuracy, and precision and recall per expert and for
 the base model ("base": no expert chosen).
+``--base-model FOLDER`` also scores with the base model's own hidden states (``routing/hidden.py``), as
+``chat`` can with ``EXPERT_ROUTER_SEMANTIC=base``: accuracy on both parts and the time per routing decision
+(one forward pass of the prompt). ``--base-model qwen3-0.6b-shape`` times a random-weight model of
+Qwen3-0.6B's exact shape (latency only: its similarities mean nothing).
 Writes ``router.json`` and ``router.md`` to ``--out``.
 """
 
@@ -272,6 +276,64 @@ def markdown(results: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def load_base(spec: str) -> tuple[Any, Any, str]:
+    """A causal LM and its tokenizer: a local folder, or ``qwen3-0.6b-shape`` (random weights)."""
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer, Qwen3Config, Qwen3ForCausalLM
+
+    device = "cuda" if torch.cuda.is_available() else "cpu"
+    if spec == "qwen3-0.6b-shape":
+        from bench_runtime import QWEN3_0_6B
+
+        torch.manual_seed(0)
+        model = Qwen3ForCausalLM(Qwen3Config(**QWEN3_0_6B)).to(torch.bfloat16 if device == "cuda" else torch.float32)
+        tokenizer = AutoTokenizer.from_pretrained(ROOT / "expert_cli" / "models" / "tiny-qwen3")  # ids fit the vocab
+    else:
+        model, tokenizer = AutoModelForCausalLM.from_pretrained(spec), AutoTokenizer.from_pretrained(spec)
+    return model.to(device).eval(), tokenizer, device
+
+
+def base_model_report(spec: str, parts: dict[str, list[dict[str, Any]]]) -> dict[str, Any]:
+    from expert_cli.routing.hidden import HiddenStateScorer
+
+    model, tokenizer, device = load_base(spec)
+    report: dict[str, Any] = {"model": spec, "device": device, "sets": {}}
+    scorer = HiddenStateScorer(model, tokenizer)
+    experts = published_experts()
+    candidates = [RouterCandidate.from_manifest(m, ex) for m, ex in experts]
+    started = time.perf_counter()
+    router = Router(candidates, semantic=scorer)
+    report["fit_s"] = round(time.perf_counter() - started, 2)
+    prompts = [row["prompt"] for rows in parts.values() for row in rows][:60]
+    samples = time_calls(lambda p: router.route(p), prompts, 1)
+    report["route"] = {key.replace("_us", "_ms"): round(value / 1000, 2) for key, value in percentiles(samples).items()}
+    if spec != "qwen3-0.6b-shape":
+        sets = {"published (manifests only)": experts}
+        sets.update({label: rows for label, rows in expert_sets().items() if label.startswith("reference")})
+        for label, chosen in sets.items():
+            loaded = {m.name for m, _ in chosen}
+            plain = Router([RouterCandidate.from_manifest(m, ex) for m, ex in chosen])
+            semantic = Router([RouterCandidate.from_manifest(m, ex) for m, ex in chosen], semantic=scorer)
+            report["sets"][label] = {part: {
+                "router": evaluate(lambda p, r=plain: r.route(p).experts, rows, loaded)["accuracy"],
+                "router_base_semantic": evaluate(lambda p, r=semantic: r.route(p).experts, rows, loaded)["accuracy"]}
+                for part, rows in parts.items()}
+    return report
+
+
+def base_model_markdown(report: dict[str, Any]) -> list[str]:
+    route = report["route"]
+    lines = ["", f"## Base-model semantic score ({report['model']}, {report['device']})", "",
+             f"Fit (embed every expert's texts once): {report['fit_s']} s; a routing decision with it: "
+             f"p50 {route['p50_ms']} ms, p99 {route['p99_ms']} ms (published six).", ""]
+    if report["sets"]:
+        lines += ["| expert set | part | router | router + base semantic |", "|---|---|---|---|"]
+        for label, parts in report["sets"].items():
+            for part, row in parts.items():
+                lines.append(f"| {label} | {part} | {row['router']:.1%} | {row['router_base_semantic']:.1%} |")
+    return lines
+
+
 def labelled_markdown(labelled: dict[str, Any]) -> list[str]:
     lines = ["", "## Labelled evaluation: development and held-out parts (issue 17)", "",
              "| expert set | part | prompts | router | original 5.1 | original 5.2 | base recall (router) |",
@@ -312,6 +374,8 @@ def main() -> int:
     parser.add_argument("--repeats", type=int, default=20)
     parser.add_argument("--show-misses", action="store_true", help="Print the router's wrong decisions.")
     parser.add_argument("--semantic", metavar="MODEL", help="Also score with the semantic scorer (a model id or folder).")
+    parser.add_argument("--base-model", metavar="FOLDER", help="Also score with a base model's hidden states "
+                        "(a local model folder, or qwen3-0.6b-shape for latency only).")
     args = parser.parse_args()
     prompts = load_prompts(args.prompts)
     results = {"prompt_file": str(args.prompts.relative_to(ROOT) if args.prompts.is_relative_to(ROOT) else args.prompts),
@@ -320,9 +384,13 @@ def main() -> int:
                "labelled": labelled_report(routers_for, load_parts()),
                "latency": latency_report(prompts, args.repeats),
                "load": " ".join(f"{value:.1f}" for value in os.getloadavg())}
+    if args.base_model:
+        results["base_model"] = base_model_report(args.base_model, load_parts())
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "router.json").write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
     text = markdown(results)
+    if "base_model" in results:
+        text += "\n".join(base_model_markdown(results["base_model"])) + "\n"
     (args.out / "router.md").write_text(text, encoding="utf-8")
     print(text)
     if args.show_misses:

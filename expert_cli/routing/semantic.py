@@ -1,7 +1,9 @@
 """An optional semantic scorer for the router: sentence embeddings (sentence-transformers).
 
 Off by default. It is used only when ``EXPERT_ROUTER_SEMANTIC=1`` and the ``[semantic]`` extra is
-installed; enabling it without the extra is an error naming the extra. The model is
+installed; enabling it without the extra is an error naming the extra. ``EXPERT_ROUTER_SEMANTIC=base``
+instead scores with the base model that is already loaded (:mod:`expert_cli.routing.hidden`), where a
+caller passes one (``chat``, the SDK, the server); where none is loaded (``route``) it is off. The model is
 ``EXPERT_ROUTER_MODEL`` (a Hugging Face id in the local cache, or a local folder), default
 ``sentence-transformers/all-MiniLM-L6-v2``. Each expert is described by a few texts (name, description and
 keywords in one, plus up to ``MAX_TEXTS`` exemplar prompts); a prompt's similarity to an expert is its best
@@ -25,12 +27,24 @@ MODEL_ENV = "EXPERT_ROUTER_MODEL"
 MAX_TEXTS = 32
 
 
+BASE_MODEL_VALUE = "base"
+
+
 def semantic_enabled() -> bool:
     return os.environ.get(ENABLE_ENV, "").strip().lower() in ("1", "true", "yes", "on")
 
 
-def semantic_scorer_from_env() -> SemanticScorer | None:
-    """A scorer when enabled by ``EXPERT_ROUTER_SEMANTIC``; None otherwise (the default)."""
+def semantic_scorer_from_env(model: Any = None, tokenizer: Any = None) -> Any:
+    """A scorer when enabled by ``EXPERT_ROUTER_SEMANTIC``; None otherwise (the default).
+
+    ``base``: the loaded base model's own hidden states (:class:`~expert_cli.routing.hidden.HiddenStateScorer`)
+    when ``model`` and ``tokenizer`` are given, else None. ``1``: a sentence-embedding model."""
+    if os.environ.get(ENABLE_ENV, "").strip().lower() == BASE_MODEL_VALUE:
+        if model is None or tokenizer is None:
+            return None
+        from expert_cli.routing.hidden import HiddenStateScorer
+
+        return HiddenStateScorer(model, tokenizer)
     if not semantic_enabled():
         return None
     return SemanticScorer(os.environ.get(MODEL_ENV, "").strip() or DEFAULT_MODEL)
