@@ -120,3 +120,15 @@ def git_daemon(base: Path) -> Iterator[str]:
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait()
+
+
+def published_index(root: Path, key: Path, specs: Iterable[str], name: str = "test") -> tuple[Path, Path]:
+    """A working copy and its bare repository holding ``name@version`` packages published with ``key``."""
+    from expert_cli.packages.publish import publish_package
+
+    work = new_index(root / "work", root / "index.git", name)
+    for spec in specs:
+        expert, _, version = spec.partition("@")
+        publish_package(make_package(root, key, expert, version), work)
+    git("push", "-q", "origin", "main", cwd=work)
+    return work, root / "index.git"

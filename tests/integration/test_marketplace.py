@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import json
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -22,6 +24,7 @@ from expert_cli.core import paths
 from expert_cli.packages.publish import publish_package, yank_version
 from expert_cli.packages.signing import generate_keypair
 
+REPO = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.skipif(shutil.which("git") is None, reason="git is not installed")
 
 
@@ -267,3 +270,21 @@ def test_bad_index_content_is_an_error_line_and_is_rolled_back(cli, index, relat
     fresh = cli("index", "add", "again", index["bare"])
     assert fresh.exit_code == 1 and message in fresh.stderr
     assert [i["name"] for i in json.loads(cli("index", "list", "--json").stdout)] == ["test"]
+
+
+def test_the_example_index_script_makes_the_packages_installable_by_name(cli, market: dict[str, Path],
+                                                                        tmp_path: Path) -> None:
+    dist = tmp_path / "dist"
+    dist.mkdir()
+    for name in ("expert-neo4j", "expert-json"):
+        shutil.copyfile(make_package(market["root"], market["a"], name, "0.3.0"), dist / f"{name}.v0.3.0.expert")
+    script = [sys.executable, str(REPO / "scripts" / "build_example_index.py"), "--packages", str(dist),
+              "--out", str(tmp_path / "reference-index")]
+    for expected in ("published", "unchanged"):  # a second run changes nothing
+        run = subprocess.run(script, capture_output=True, text=True, check=False)
+        assert run.returncode == 0, run.stderr
+        assert f"{expected} expert-json@0.3.0" in run.stderr
+    assert cli("index", "add", "reference", tmp_path / "reference-index").exit_code == 0
+    assert cli("trust", "add", market["a_pub"]).exit_code == 0
+    assert cli("install", "json").exit_code == 0
+    assert installed() == {"expert-json": ["0.3.0"]}
