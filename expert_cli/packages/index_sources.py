@@ -162,24 +162,27 @@ def set_default(name: str) -> IndexSource:
 
 def update_index(source: IndexSource) -> IndexUpdate:
     """Fetch ``source`` and move its clone to what the remote holds now; a bad new tree is rolled back."""
-    repo = _open(source)
-    old = repo.head.commit.hexsha
-    before = {_key(e): e for e in load_entries(source)}
-    branch = repo.active_branch.name if not repo.head.is_detached else "HEAD"
-    try:
-        repo.git.fetch("--force", "--prune", "origin")
-        new = repo.commit(f"origin/{branch}").hexsha
-    except Exception as exc:  # noqa: BLE001 - GitPython raises several types; each becomes one error line
-        raise IndexContentError(f"cannot fetch index `{source.name}` from `{source.url}`: "
-                                f"{_git_detail(exc)}", hint="check the URL and your network") from None
-    rewritten = old != new and not repo.is_ancestor(old, new)
-    repo.git.reset("--hard", new)
-    try:
-        entries = read_entries(source.path, f"index `{source.name}`")
-    except IndexContentError:
-        repo.git.reset("--hard", old)
-        raise
-    write_cache(source.name, new, entries)
+    import git
+
+    with sources_lock():
+        repo = _open(source)
+        old = repo.head.commit.hexsha
+        before = {_key(e): e for e in load_entries(source)}
+        branch = repo.active_branch.name if not repo.head.is_detached else "HEAD"
+        try:
+            repo.git.fetch("--force", "--prune", "origin")
+            new = repo.commit(f"origin/{branch}").hexsha
+        except (git.GitCommandError, git.BadName, ValueError) as exc:
+            raise IndexContentError(f"cannot fetch index `{source.name}` from `{source.url}`: "
+                                    f"{_git_detail(exc)}", hint="check the URL and your network") from None
+        rewritten = old != new and not repo.is_ancestor(old, new)
+        repo.git.reset("--hard", new)
+        try:
+            entries = read_entries(source.path, f"index `{source.name}`")
+        except IndexContentError:
+            repo.git.reset("--hard", old)
+            raise
+        write_cache(source.name, new, entries)
     return _changes(IndexUpdate(source.name, old, new, rewritten), before, {_key(e): e for e in entries})
 
 

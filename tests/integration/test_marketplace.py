@@ -288,3 +288,33 @@ def test_the_example_index_script_makes_the_packages_installable_by_name(cli, ma
     assert cli("trust", "add", market["a_pub"]).exit_code == 0
     assert cli("install", "json").exit_code == 0
     assert installed() == {"expert-json": ["0.3.0"]}
+
+
+def test_a_package_published_at_an_http_url_is_downloaded(cli, index, tmp_path: Path) -> None:
+    import functools
+    import http.server
+    import threading
+
+    served = tmp_path / "www"
+    served.mkdir()
+    package = make_package(index["root"], index["a"], "expert-json", "0.4.0", seed=6)
+    shutil.copyfile(package, served / "json.expert")
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(served))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        url = f"http://127.0.0.1:{server.server_address[1]}/json.expert"
+        assert cli("publish", package, "--index", index["work"], "--url", url).exit_code == 0
+        git("push", "-q", "origin", "main", cwd=index["work"])
+        assert cli("index", "update").exit_code == 0
+        result = cli("install", "json@0.4.0")
+        assert result.exit_code == 0, result.stderr
+        assert installed() == {"expert-json": ["0.4.0"]}
+        (served / "json.expert").unlink()
+        gone = cli("install", "json@0.4.0", "--force")
+        assert gone.exit_code == 1 and f"cannot fetch `{url}`" in gone.stderr
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join()
