@@ -80,3 +80,16 @@ def test_url_forms(cli, tmp_path: Path) -> None:
     line = json.loads((work / "3" / "s" / "expert-sql").read_text().splitlines()[1])
     assert line["source"] == {"git": "https://host/releases.git", "ref": "v0.2.0", "commit": None,
                               "path": "dist/sql.expert"}
+
+
+def test_publish_never_runs_the_index_clones_hooks(cli, tmp_path: Path) -> None:
+    work = new_index(tmp_path / "work", tmp_path / "index.git")
+    marker = tmp_path / "hook-ran"
+    for hook in ("pre-commit", "commit-msg", "post-commit"):
+        path = work / ".git" / "hooks" / hook
+        path.write_text(f"#!/bin/sh\ntouch {marker}\n")
+        path.chmod(0o755)
+    package = make_package(tmp_path, generate_keypair(tmp_path / "k.pem").private_key, "expert-sql", "0.1.0")
+    assert cli("publish", package, "--index", work).exit_code == 0
+    assert git("log", "-1", "--format=%s", cwd=work).startswith("publish expert-sql@0.1.0")
+    assert not marker.exists()
