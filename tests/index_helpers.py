@@ -49,7 +49,7 @@ def make_package(root: Path, key: Path, name: str, version: str, *, model: str =
                  adapter_size: int = 1000) -> Path:
     """Build and sign ``name@version`` for ``model``; returns the ``.expert`` file."""
     from expert_cli.packages.build import build_package
-    from expert_cli.packages.signing import sign_package
+    from expert_cli.packages.signer import sign_package
 
     tag = f"{name}-{version}-{seed}-{zlib.crc32(model.encode()):08x}"
     folder = root / f"src-{tag}"

@@ -17,24 +17,12 @@ from typing import Any
 
 from expert_cli.core.errors import ManifestError, ManifestValidationError, UsageError
 from expert_cli.core.jsonlines import PathKey, format_path, line_for, line_index, parse_json
+from expert_cli.manifest.problems import Problem
 
 MANIFEST_FILE = "manifest.json"
 
-
-@dataclass(frozen=True)
-class Problem:
-    """One broken rule: the JSON path of the field, what is wrong, and the file line when known."""
-
-    path: str
-    message: str
-    line: int | None = None
-
-    def __str__(self) -> str:
-        where = f"`{self.path}`" + (f" (line {self.line})" if self.line else "")
-        return f"{where}: {self.message}"
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"path": self.path, "message": self.message, "line": self.line}
+__all__ = ["MANIFEST_FILE", "Manifest", "Problem", "load_manifest", "manifest_from_dict", "model_slug",
+           "parse_manifest"]
 
 
 @dataclass(frozen=True)

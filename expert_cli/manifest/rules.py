@@ -5,7 +5,7 @@
   rank/alpha per adapter type, positive epochs and learning rate, non-empty target modules).
 - :func:`strict_problems`: the bundled JSON Schema (``schemas/expert-manifest.schema.json``), for
   ``validate --strict``.
-Both return :class:`~expert_cli.manifest.model.Problem` lists naming the JSON path and the file line.
+Both return :class:`~expert_cli.manifest.problems.Problem` lists naming the JSON path and the file line.
 """
 
 from __future__ import annotations
@@ -15,11 +15,14 @@ import json
 import re
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from expert_cli.core.errors import ExpertError
 from expert_cli.manifest.adapter_types import ADAPTER_TYPES, is_ranked
-from expert_cli.manifest.model import Manifest, Problem
+from expert_cli.manifest.problems import Problem
+
+if TYPE_CHECKING:
+    from expert_cli.manifest.model import Manifest
 
 # Used with fullmatch: `$` alone would let a trailing newline through (`"expert-sql\n"`).
 NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")

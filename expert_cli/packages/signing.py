@@ -1,4 +1,4 @@
-"""Ed25519 keys and package signatures (``keygen``, ``sign``).
+"""Ed25519 keys and the signed message (``keygen``; ``sign`` itself is :mod:`expert_cli.packages.signer`).
 
 The signed message keeps the original's format, with its bugs fixed: sorted ``path:sha256hex`` lines joined
 by ``\\n`` over every packaged file plus ``manifest.json``, whose hash is taken over the canonical JSON of the
@@ -11,21 +11,17 @@ manifest's ``integrity`` block, rewrites the archive (reproducibly) and its ``.s
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 import stat
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from expert_cli.core import paths
-from expert_cli.packages.archive import ArchiveEntry, extract_archive
 from expert_cli.core.errors import PackageError, SignatureError, UsageError
 from expert_cli.core.files import atomic_write_text, replacing
-from expert_cli.core.hashing import canonical_json, sha256_bytes, write_sidecar
+from expert_cli.core.hashing import canonical_json, sha256_bytes
 from expert_cli.manifest.model import MANIFEST_FILE
-from expert_cli.core.progress import ProgressCallback
 
 ALGORITHM = "ed25519"
 KEY_PREFIX = "ed25519:"
@@ -41,22 +37,6 @@ class KeyPair:
     def to_dict(self) -> dict[str, Any]:
         return {"private_key": str(self.private_key), "public_key": str(self.public_key), "pubkey": self.pubkey,
                 "fingerprint": fingerprint(self.pubkey)}
-
-
-@dataclass
-class SignResult:
-    path: Path
-    sha256: str
-    name: str
-    version: str
-    pubkey: str
-    files: int
-    signed_at: str
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"path": str(self.path), "sha256": self.sha256, "name": self.name, "version": self.version,
-                "pubkey": self.pubkey, "fingerprint": fingerprint(self.pubkey), "files": self.files,
-                "signed_at": self.signed_at}
 
 
 def public_key_path(private_key: Path) -> Path:
@@ -192,31 +172,3 @@ def signing_message(file_hashes: dict[str, str], manifest_data: dict[str, Any]) 
     """Sorted ``path:hex`` lines joined by ``\\n`` (no trailing newline), the manifest included."""
     entries = signed_hashes(file_hashes, manifest_data)
     return "\n".join(f"{name}:{digest}" for name, digest in entries.items()).encode("utf-8")
-
-
-def sign_package(package: Path, key_path: Path, publisher: str | None = None,
-                 progress: ProgressCallback | None = None) -> SignResult:
-    """Sign ``package`` in place with the key at ``key_path``; the files must match the manifest first."""
-    from expert_cli.packages.integrity import read_extracted_manifest, verify_files
-    from expert_cli.packages.build import write_package_file
-    from expert_cli.packages.registry import utc_now
-
-    key = load_private_key(key_path)
-    package = Path(package).absolute()
-    with tempfile.TemporaryDirectory(prefix="expert-sign-") as scratch:
-        folder = Path(scratch) / "package"
-        extract_archive(package, folder, progress=progress)
-        data = read_extracted_manifest(folder, package.name)
-        hashes = verify_files(folder, data, package.name, progress, require_map=False)
-        data["files"] = dict(sorted(hashes.items()))
-        pub, signed_at = pubkey_text(key.public_key()), utc_now()
-        author = data.get("author") if isinstance(data.get("author"), str) else None
-        data["integrity"] = {"publisher": publisher or author or "expert-cli", "signature_algorithm": ALGORITHM,
-                             "pubkey": pub, "created_at": signed_at}
-        signature = key.sign(signing_message(hashes, data))
-        data["integrity"].update(signature=signature.hex(), files=signed_hashes(hashes, data))
-        blob = (json.dumps(data, indent=2, ensure_ascii=False) + "\n").encode("utf-8")
-        entries = [ArchiveEntry(MANIFEST_FILE, blob)] + [ArchiveEntry(n, folder / n) for n in sorted(hashes)]
-        digest = write_package_file(entries, package, progress)
-    write_sidecar(package, digest)
-    return SignResult(package, digest, str(data.get("name")), str(data.get("version")), pub, len(hashes), signed_at)

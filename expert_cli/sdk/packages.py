@@ -20,14 +20,8 @@ from expert_cli.packages.install import UninstallResult, UpdateResult, install_e
 from expert_cli.packages.install import update_expert as update_from_source
 from expert_cli.core.progress import ProgressCallback
 from expert_cli.packages.registry import InstalledExpert, read_registry
-from expert_cli.packages.signing import (
-    DEFAULT_KEY_NAME,
-    KeyPair,
-    SignResult,
-    fingerprint,
-    generate_keypair,
-    sign_package,
-)
+from expert_cli.packages.signer import SignResult, sign_package
+from expert_cli.packages.signing import DEFAULT_KEY_NAME, KeyPair, fingerprint, generate_keypair
 from expert_cli.packages.staging import InstallOptions, InstallResult
 from expert_cli.packages.policy import installed_trust as _installed_trust
 from expert_cli.packages.trust import TrustedKey, add_trusted_key, list_trusted_keys, pin_publisher, remove_trusted_key

@@ -117,3 +117,21 @@ class AdaLoraAllocator(TrainerCallback):
             base = model.base_model if hasattr(model, "base_model") else model
             if hasattr(base, "update_and_allocate"):
                 base.update_and_allocate(state.global_step)
+
+
+def quiet_libraries() -> None:
+    """No library progress bars: the CLI draws the one bar, and stdout stays for data."""
+    import datasets
+    import transformers
+
+    datasets.disable_progress_bars()
+    transformers.utils.logging.disable_progress_bar()
+
+
+def quiet_trainer(trainer: Any) -> Any:
+    """Drop the Trainer's own printer (it writes log dicts to stdout) and tqdm bar."""
+    from transformers.trainer_callback import PrinterCallback, ProgressCallback
+
+    trainer.remove_callback(PrinterCallback)
+    trainer.remove_callback(ProgressCallback)
+    return trainer

@@ -15,18 +15,17 @@ from pathlib import Path
 from typing import Any
 
 from expert_cli.core.progress import ProgressCallback
-from expert_cli.training.peft_configs import build_prompt_tuning_config
 from expert_cli.training.checkpoints import save_adapter_folder
+from expert_cli.training.peft_configs import build_prompt_tuning_config
 
 PROMPT_TUNING_LEARNING_RATE = 3e-2  # virtual tokens need a far larger step than LoRA weights
 
 
 def train_soft_prompts(session: Any, folder: Path, expert_model: Any, progress: ProgressCallback | None) -> list[str]:
     """Train every soft prompt; returns the folders written."""
-    from expert_cli.training.callbacks import ProgressReporter
+    from expert_cli.training.callbacks import ProgressReporter, quiet_trainer
     from expert_cli.training.config import make_sft_config
     from expert_cli.training.sft import trainer_class
-    from expert_cli.training.trainer import quiet_trainer
 
     base = _expert_as_plain_model(expert_model, session.notes)
     train_set, _, _ = session.datasets()

@@ -26,13 +26,13 @@ from typing import Any
 
 from expert_cli.core.errors import TrainingError
 from expert_cli.core.files import check_creatable_dir
-from expert_cli.manifest.model import Manifest, load_manifest
 from expert_cli.core.progress import ProgressCallback, report
-from expert_cli.training.peft_configs import AdapterPlan, check_soft_prompt, plan_adapter
+from expert_cli.manifest.model import Manifest, load_manifest
 from expert_cli.training.base_choice import BaseModelChoice, choose_base_model
 from expert_cli.training.checkpoints import clear_checkpoints, find_resume_checkpoint, save_adapter_folder
 from expert_cli.training.config import TrainingSettings, resolve_settings
 from expert_cli.training.datasets import TrainingData, load_training_data
+from expert_cli.training.peft_configs import AdapterPlan, check_soft_prompt, plan_adapter
 
 SUMMARY_FILE = "training_summary.json"
 
@@ -190,6 +190,7 @@ class _TrainingSession:
 
     def __init__(self, manifest: Manifest, choice: BaseModelChoice, model_dir: Path, device: Any,
                  settings: TrainingSettings, data: TrainingData, notes: Notes) -> None:
+        from expert_cli.training.callbacks import quiet_libraries
         from expert_cli.training.model import load_tokenizer
 
         quiet_libraries()
@@ -205,8 +206,8 @@ class _TrainingSession:
                      for part in (self.data.train, self.data.eval, self.data.test))
 
     def run(self, plan: AdapterPlan, resume: Path | None, progress: ProgressCallback | None) -> _Outcome:
-        from expert_cli.training.peft_configs import build_peft_config
         from expert_cli.training.callbacks import AdaLoraAllocator, InterruptHandler, ProgressReporter
+        from expert_cli.training.peft_configs import build_peft_config
 
         train_set, eval_set, test_set = self.datasets()
         model = self._model()
@@ -262,6 +263,7 @@ class _TrainingSession:
 
     def _trainer(self, model: Any, args: Any, train_set: Any, eval_set: Any, peft_config: Any,
                  callbacks: list) -> Any:
+        from expert_cli.training.callbacks import quiet_trainer
         from expert_cli.training.sft import trainer_class
 
         try:
@@ -278,24 +280,6 @@ class _TrainingSession:
         from expert_cli.training.soft_prompts import train_soft_prompts
 
         return train_soft_prompts(self, folder, model, progress)
-
-
-def quiet_libraries() -> None:
-    """No library progress bars: the CLI draws the one bar, and stdout stays for data."""
-    import datasets
-    import transformers
-
-    datasets.disable_progress_bars()
-    transformers.utils.logging.disable_progress_bar()
-
-
-def quiet_trainer(trainer: Any) -> Any:
-    """Drop the Trainer's own printer (it writes log dicts to stdout) and tqdm bar."""
-    from transformers.trainer_callback import PrinterCallback, ProgressCallback
-
-    trainer.remove_callback(PrinterCallback)
-    trainer.remove_callback(ProgressCallback)
-    return trainer
 
 
 def _last(trainer: Any, key: str, fallback: float | None) -> float | None:

@@ -3,7 +3,8 @@
 Layers, top to bottom: ``cli`` -> ``sdk`` -> {``training``, ``runtime``, ``routing``, ``packages``, ``scoring``}
 -> {``prompts``, ``manifest``, ``models``} -> ``core``. A module imports its own package or a lower layer, never
 a package beside it or above it; ``cli`` imports only the SDK and core's error, path and progress helpers;
-and no two modules import each other, directly or through others.
+and no two modules import each other, directly or through others. Imports under ``if TYPE_CHECKING:`` are
+annotations only (never executed) and do not count; function-level imports do.
 """
 
 from __future__ import annotations
@@ -35,7 +36,7 @@ def imports_of(name: str, path: Path, modules: dict[str, Path]) -> set[str]:
     """The project modules ``path`` imports, anywhere in its body, resolved to module names."""
     package = name if path.name == "__init__.py" else name.rpartition(".")[0]
     found: set[str] = set()
-    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+    for node in executed_nodes(ast.parse(path.read_text(encoding="utf-8"))):
         if isinstance(node, ast.Import):
             targets = [alias.name for alias in node.names]
         elif isinstance(node, ast.ImportFrom):
@@ -52,6 +53,24 @@ def imports_of(name: str, path: Path, modules: dict[str, Path]) -> set[str]:
             if target.startswith("expert_cli") and target != name:
                 found.add(target)
     return found
+
+
+def executed_nodes(tree: ast.AST):
+    """Every node of ``tree`` except the bodies of ``if TYPE_CHECKING:`` blocks."""
+    stack = [tree]
+    while stack:
+        node = stack.pop()
+        yield node
+        for child in ast.iter_child_nodes(node):
+            if isinstance(child, ast.If) and _is_type_checking(child.test):
+                stack.extend(child.orelse)
+                continue
+            stack.append(child)
+
+
+def _is_type_checking(test: ast.expr) -> bool:
+    return (isinstance(test, ast.Name) and test.id == "TYPE_CHECKING") or (
+        isinstance(test, ast.Attribute) and test.attr == "TYPE_CHECKING")
 
 
 def import_graph() -> dict[str, set[str]]:
@@ -119,6 +138,14 @@ def find_cycle(graph: dict[str, set[str]]) -> list[str] | None:
 def test_there_are_no_import_cycles():
     cycle = find_cycle(import_graph())
     assert cycle is None, "import cycle: " + " -> ".join(cycle or [])
+
+
+def test_type_checking_imports_do_not_count_but_function_level_ones_do():
+    code = ("from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n    import a\nelse:\n    import b\n"
+            "def f():\n    import c\n")
+    names = {alias.name for node in executed_nodes(ast.parse(code)) if isinstance(node, ast.Import)
+             for alias in node.names}
+    assert names == {"b", "c"}
 
 
 def test_the_cycle_finder_finds_a_cycle():

@@ -21,7 +21,8 @@ from expert_cli.packages.staging import InstallOptions
 from expert_cli.packages.install import install_expert, uninstall_expert
 from expert_cli.packages.build import build_package
 from expert_cli.packages.registry import read_registry
-from expert_cli.packages.signing import generate_keypair, sign_package
+from expert_cli.packages.signing import generate_keypair
+from expert_cli.packages.signer import sign_package
 from expert_cli.packages.trust import add_trusted_key
 
 ALLOW = InstallOptions(allow_unsigned=True)

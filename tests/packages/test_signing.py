@@ -21,9 +21,9 @@ from expert_cli.packages.signing import (
     load_private_key,
     parse_pubkey,
     pubkey_text,
-    sign_package,
     signing_message,
 )
+from expert_cli.packages.signer import sign_package
 
 
 @pytest.fixture
