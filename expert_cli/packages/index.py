@@ -159,7 +159,7 @@ def parse_entry(line: str, at: str) -> IndexEntry:
         source=check_source(data.get("source"), at), publisher=check_publisher(data.get("publisher"), at),
         base_models=check_base_models(data.get("base_models"), at),
         description=check.text("description", optional=True), capabilities=check.strings("capabilities"),
-        tags=check.strings("tags"), adapter=check_adapter(data.get("adapter"), at),
+        tags=check.strings("tags"), adapter=check_adapter(data.get("adapter", {}), at),
         requires=check.strings("requires"), yanked=check.flag("yanked"),
         published_at=check.text("published_at", optional=True))
 
@@ -171,9 +171,9 @@ class _Checker:
         self.data, self.at = data, at
 
     def text(self, key: str, pattern: re.Pattern[str] | None = None, optional: bool = False) -> str:
-        value = self.data.get(key)
-        if value is None and optional:
+        if optional and key not in self.data:
             return ""
+        value = self.data.get(key)
         if not isinstance(value, str) or (pattern is not None and not pattern.match(value)):
             raise _bad(f"{self.at}: `{key}` is missing or malformed")
         return value
@@ -239,8 +239,6 @@ def check_base_models(value: Any, at: str) -> list[dict[str, Any]]:
 
 
 def check_adapter(value: Any, at: str) -> dict[str, Any]:
-    if value is None:
-        return {}
     if not isinstance(value, dict) or not isinstance(value.get("type", ""), str) \
             or not isinstance(value.get("size_bytes", 0), int) or isinstance(value.get("size_bytes"), bool):
         raise _bad(f"{at}: `adapter` must be an object with a `type` string and a `size_bytes` integer")

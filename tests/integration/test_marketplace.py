@@ -318,3 +318,52 @@ def test_a_package_published_at_an_http_url_is_downloaded(cli, index, tmp_path: 
         server.shutdown()
         server.server_close()
         thread.join()
+
+
+def hostile_lines(valid: dict) -> list[bytes]:
+    """Index content a careless or hostile maintainer could push, each a different way to be wrong."""
+    cases = [b"\x00\xff\xfe binary", b"[" * 100_000, b'{"name": "\\ud800"}', b"null", b"[]", b'"text"',
+             json.dumps(valid).replace('"size_bytes": ', '"size_bytes": ' + "9" * 5000 + ', "x": ', 1).encode(),
+             json.dumps(valid).replace('"size_bytes": ', '"size_bytes": NaN, "x": ', 1).encode(),
+             json.dumps(valid).encode() + b"\n{truncated",
+             b'{"name": "expert-sql", "version": "' + b"9" * 70_000 + b'"}']
+    for key in ("name", "version", "sha256", "size_bytes", "source", "publisher", "base_models", "yanked",
+                "requires", "capabilities", "adapter"):
+        for bad in (5, None, [], {}, "x", [5], {"url": 5}):
+            if valid.get(key) != bad:
+                cases.append(json.dumps({**valid, key: bad}).encode())
+    return cases
+
+
+def schema_accepts(content: bytes) -> bool:
+    """Does the published JSON Schema accept this line (for this file: the name must be `expert-sql`)?"""
+    import jsonschema
+
+    schema = json.loads((REPO / "schemas" / "expert-index-entry.schema.json").read_text())
+    try:
+        data = json.loads(content)
+        jsonschema.validate(data, schema)
+    except (ValueError, RecursionError, jsonschema.ValidationError):
+        return False
+    return data["name"] == "expert-sql"
+
+
+@pytest.mark.slow
+def test_no_hostile_index_line_ends_in_a_traceback(cli, index) -> None:
+    work = index["work"]
+    path = work / "3" / "s" / "expert-sql"
+    valid = json.loads(path.read_text().splitlines()[0])
+    cases = hostile_lines(valid)
+    tracebacks, wrong = [], []
+    for number, content in enumerate(cases):
+        path.write_bytes(content + b"\n")
+        git("commit", "-q", "-am", f"hostile {number}", cwd=work)
+        git("push", "-q", "origin", "main", cwd=work)
+        result = cli("index", "update")
+        if "Traceback" in result.stderr or result.exception and not isinstance(result.exception, SystemExit):
+            tracebacks.append((number, repr(result.exception)))
+        elif schema_accepts(content) != (result.exit_code == 0):  # the code and the schema agree on each line
+            wrong.append(number)
+        elif result.exit_code != 0 and not result.stderr.startswith("error: "):
+            wrong.append(number)
+    assert len(cases) > 70 and tracebacks == [] and wrong == []
