@@ -10,6 +10,7 @@ with a ``files`` map), the datasets too.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 from expert_cli.core.errors import ManifestError
@@ -63,6 +64,14 @@ def location_problem(value: Any) -> str | None:
     if ".." in value.split("/"):
         return f"`{value[:120]}` climbs out of the expert folder with `..`"
     return None
+
+
+def inside(root: Path, value: Any) -> Path | None:
+    """``root / value`` when ``value`` is a path inside ``root`` by its text; None otherwise. Readers of the files
+    a manifest names go through this, so a manifest that slipped past the checks still reads nothing outside."""
+    if location_problem(value) is not None or not isinstance(value, str):
+        return None
+    return root / value
 
 
 def location_problems(data: dict[str, Any], packaged: bool = False) -> list[tuple[PathKey, str]]:

@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from pathlib import Path
 
+from expert_cli.manifest.locations import inside
 from expert_cli.manifest.model import Manifest, SoftPromptSpec
 
 
@@ -17,5 +18,6 @@ def find_soft_prompt(manifest: Manifest, folder: Path, prompt: SoftPromptSpec,
                      trained_dirs: Iterable[Path] = ()) -> Path | None:
     """The file of ``prompt``, or None; ``trained_dirs`` are ``weights/<model_slug>/soft_prompts`` folders."""
     name = Path(prompt.path).name
-    candidates = [manifest.resolve_path(prompt.path), folder / name, *(directory / name for directory in trained_dirs)]
-    return next((candidate for candidate in candidates if candidate.is_file()), None)
+    candidates = [inside(manifest.root or folder, prompt.path), folder / name,
+                  *(directory / name for directory in trained_dirs)]
+    return next((candidate for candidate in candidates if candidate is not None and candidate.is_file()), None)

@@ -34,6 +34,7 @@ from collections.abc import Callable, Collection, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from expert_cli.manifest.locations import inside
 from expert_cli.core.errors import ExpertError, UsageError
 from expert_cli.routing.features import (
     CODE_SHARE_LIMIT,
@@ -361,8 +362,8 @@ def _manifest_grammar_terms(manifest: Manifest) -> tuple[str, ...]:
     if manifest.root is None:
         return ()
     try:
-        path = manifest.resolve_path(manifest.decoding.grammar_file or "grammar.gbnf")
-        return grammar_terms(path.read_text(encoding="utf-8")) if path.is_file() else ()
+        path = inside(manifest.root, manifest.decoding.grammar_file or "grammar.gbnf")
+        return grammar_terms(path.read_text(encoding="utf-8")) if path is not None and path.is_file() else ()
     except (OSError, UnicodeDecodeError, ValueError, ExpertError):
         return ()
 

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from expert_cli.core.errors import InferenceError
+from expert_cli.manifest.locations import inside
 from expert_cli.manifest.model import BaseModelSpec, DecodingSpec, Manifest, load_manifest
 from expert_cli.manifest.soft_prompt_files import find_soft_prompt
 from expert_cli.runtime.adapters.files import CONFIG_FILE
@@ -103,6 +104,6 @@ def find_grammar(folder: Path, manifest: Manifest) -> Path | None:
     if isinstance(decoding, dict) and decoding.get("use_grammar") is False:
         return None
     named = manifest.decoding.grammar_file
-    candidates = [manifest.resolve_path(named), folder / Path(named).name] if named else []
+    candidates = [inside(manifest.root or folder, named), folder / Path(named).name] if named else []
     candidates.append(folder / GRAMMAR_FILE)
-    return next((path for path in candidates if path.is_file()), None)
+    return next((path for path in candidates if path is not None and path.is_file()), None)

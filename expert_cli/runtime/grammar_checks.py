@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from pathlib import Path
 
+from expert_cli.manifest.locations import inside
 from expert_cli.manifest.model import Manifest
 from expert_cli.manifest.validation import FAIL, PASS, WARN, Check, ValidationContext
 
@@ -17,9 +18,9 @@ def find_grammar(manifest: Manifest, folder: Path | None = None) -> Path | None:
     if root is None:
         return None
     declared = manifest.decoding.grammar_file
-    candidates = [root / declared, root / Path(declared).name] if declared else []
+    candidates = [inside(root, declared), root / Path(declared).name] if declared else []
     candidates.append(root / GRAMMAR_FILE)
-    return next((c for c in candidates if c.is_file()), None)
+    return next((c for c in candidates if c is not None and c.is_file()), None)
 
 
 def check_grammar_compiles(context: ValidationContext) -> Iterable[Check]:

@@ -14,6 +14,7 @@ import collections
 import json
 import os
 import shutil
+import sys
 import tarfile
 import tempfile
 from pathlib import Path
@@ -32,6 +33,27 @@ COUNTS: collections.Counter[str] = collections.Counter()
 FUZZ = settings(max_examples=int(os.environ.get("EXPERT_FUZZ_EXAMPLES", "25")), deadline=None,
                 derandomize="EXPERT_FUZZ_EXAMPLES" not in os.environ,
                 suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+
+# Files outside every expert folder that hostile manifests point at; an audit hook records any open of them.
+OUTSIDE = Path(tempfile.mkdtemp(prefix="expert-fuzz-outside-"))
+for _name in ("sql.gbnf", "prompt.pt", "adapter_model.safetensors", "train.jsonl"):
+    (OUTSIDE / _name).write_bytes(b'root ::= "x"\n')
+OUTSIDE_READS: list[str] = []
+
+
+WATCHING = [False]  # the hook stays installed for the session (it cannot be removed): cheap when not watching
+
+
+def _audit(event: str, args: tuple) -> None:
+    if WATCHING[0] and event == "open" and isinstance(args[0], (str, bytes, os.PathLike)):
+        target = os.fsdecode(args[0])
+        if target.startswith(str(OUTSIDE)) or "expert-fuzz-outside-" in target:
+            OUTSIDE_READS.append(target)
+
+
+sys.addaudithook(_audit)
+ESCAPES = [str(OUTSIDE / "sql.gbnf"), str(OUTSIDE / "prompt.pt"), "../" * 12 + str(OUTSIDE)[1:] + "/sql.gbnf",
+           "weights/" + "../" * 14 + str(OUTSIDE)[1:] + "/adapter_model.safetensors", str(OUTSIDE / "train.jsonl")]
 
 # Raw JSON text a serializer would never write, spliced in where a value goes.
 RAW = ["NaN", "-Infinity", "1" + "0" * 5000, "-" + "9" * 4400, "[" * 3000 + "]" * 3000,
@@ -55,12 +77,15 @@ PATHS: list[tuple] = [
     ("integrity", "signature"), ("integrity", "pubkey"), ("quality_metrics",),
 ]
 
-json_leaf = st.one_of(st.sampled_from(PLAIN), st.integers(), st.floats(allow_nan=False, allow_infinity=False),
+json_leaf = st.one_of(st.sampled_from(PLAIN), st.sampled_from(ESCAPES), st.integers(), st.floats(allow_nan=False, allow_infinity=False),
                       st.text(max_size=20))
 json_value = st.recursive(json_leaf, lambda inner: st.one_of(st.lists(inner, max_size=3),
                                                              st.dictionaries(st.text(max_size=5), inner, max_size=3)),
                           max_leaves=6)
-mutation = st.tuples(st.sampled_from(PATHS), st.one_of(json_value, st.sampled_from(RAW).map(lambda r: ("RAW", r))))
+FILE_PATHS = [p for p in PATHS if p and p[-1] in ("grammar_file", "path", "packaging_checkpoint")]
+mutation = st.one_of(
+    st.tuples(st.sampled_from(PATHS), st.one_of(json_value, st.sampled_from(RAW).map(lambda r: ("RAW", r)))),
+    st.tuples(st.sampled_from(FILE_PATHS), st.sampled_from(ESCAPES)))
 
 
 def mutate(document: dict[str, Any], mutations: list[tuple[tuple, Any]]) -> bytes:
@@ -107,8 +132,15 @@ def run_checked(cli, *args: Any, report_ok: bool = False) -> Any:
     """Run one command on hostile input and check the contract; counts it under its command words."""
     words = [str(a) for a in args[:2]]
     COUNTS[" ".join(words if words[0] in ("dataset", "trust") else words[:1])] += 1
-    before = _state()
-    result = cli(*args)
+    before, reads = _state(), len(OUTSIDE_READS)
+    WATCHING[0] = True
+    try:
+        result = cli(*args)
+    finally:
+        WATCHING[0] = False
+    if args[0] == "dataset":  # a dev folder's dataset may live anywhere; `dataset` reads it by design
+        OUTSIDE_READS[reads:] = [path for path in OUTSIDE_READS[reads:] if not path.endswith("train.jsonl")]
+    assert OUTSIDE_READS[reads:] == [], f"{args} opened files outside the expert folder"
     assert result.exception is None or isinstance(result.exception, SystemExit), \
         f"{args}: {type(result.exception).__name__}: {result.exception}"
     assert "Traceback" not in result.stderr + result.stdout
@@ -128,7 +160,8 @@ def report_counts() -> Any:
     yield
     target = Path(tempfile.gettempdir()) / "expert-cli-fuzz-counts.json"
     target.write_text(json.dumps(dict(sorted(COUNTS.items())), indent=2))
-    print("\nfuzz inputs per command:", dict(sorted(COUNTS.items())), f"(total {sum(COUNTS.values())})")
+    print("\nfuzz inputs per command:", dict(sorted(COUNTS.items())), f"(total {sum(COUNTS.values())}); "
+          f"files opened outside an expert folder: {len(OUTSIDE_READS)}")
 
 
 @pytest.fixture(scope="module")
