@@ -7,7 +7,7 @@ stdout holds the answers only. Ctrl-C during an answer stops that answer; Ctrl-D
 from __future__ import annotations
 
 import sys
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from expert_cli.cli._app import print_error
 from expert_cli.cli._chat_output import describe_composition, print_answer, write_debug
@@ -18,6 +18,9 @@ if TYPE_CHECKING:
     from expert_cli.sdk.conversation import ChatSession
 
 PROMPT_MARK = ">>> "
+CONTINUE_MARK = "... "
+BLOCK = '"""'
+PASTE_WAIT_S = 0.05
 HELP = """commands:
   /experts          show this chat's experts and who answers
   /experts a,b      force these experts on every prompt (composed, equal weights)
@@ -26,7 +29,8 @@ HELP = """commands:
   /route            show the last routing decision and why
   /reset            forget the conversation so far
   /help             this list
-  /exit             leave (also /quit or Ctrl-D)"""
+  /exit             leave (also /quit or Ctrl-D)
+a prompt of several lines: start and end it with \"\"\" (or paste it: pasted lines are one prompt)"""
 
 
 def say(text: str) -> None:
@@ -41,7 +45,7 @@ def run_repl(session: ChatSession, first_prompt: str | None, *, stream: bool, de
     say(f"chat with {names} on `{session.setup.base_model}` ({session.mode}); /help lists the commands")
     pending = [first_prompt] if first_prompt and first_prompt.strip() else []
     while True:
-        line = pending.pop() if pending else read_line()
+        line = pending.pop() if pending else read_prompt()
         if line is None:
             return
         line = line.strip()
@@ -57,14 +61,62 @@ def run_repl(session: ChatSession, first_prompt: str | None, *, stream: bool, de
             print_error(exc.message, exc.hint)
 
 
-def read_line() -> str | None:
+def read_prompt(stdin: Any = None) -> str | None:
+    """One prompt: a line; a block between lines that start and end with ``\"\"\"``; or, on a terminal, a
+    pasted block (lines that arrive at once are one prompt). None at end of input."""
+    stdin = stdin or sys.stdin
+    line = read_line(stdin)
+    if line is None:
+        return None
+    if line.lstrip().startswith(BLOCK):
+        return read_block(stdin, line.lstrip()[len(BLOCK):])
+    lines = [line.rstrip("\n")]
+    while _isatty(stdin) and _more_waiting(stdin):
+        more = stdin.readline()
+        if not more:
+            break
+        lines.append(more.rstrip("\n"))
+    return "\n".join(lines)
+
+
+def read_block(stdin: Any, first: str) -> str | None:
+    """Lines up to the one that ends with ``\"\"\"`` (``first`` is what followed the opening marker)."""
+    lines: list[str] = []
+    text = first.rstrip("\n")
+    while True:
+        if text.rstrip().endswith(BLOCK):
+            lines.append(text.rstrip()[: -len(BLOCK)])
+            return "\n".join(lines).strip("\n")
+        lines.append(text)
+        more = read_line(stdin, CONTINUE_MARK)
+        if more is None:  # end of input inside a block: what was typed is the prompt
+            return "\n".join(lines).strip("\n") or None
+        text = more.rstrip("\n")
+
+
+def _isatty(stdin: Any) -> bool:
+    return hasattr(stdin, "isatty") and stdin.isatty()
+
+
+def _more_waiting(stdin: Any) -> bool:
+    """Whether more input is already there (a paste), without waiting for the user."""
+    import select
+
+    try:
+        return bool(select.select([stdin], [], [], PASTE_WAIT_S)[0])
+    except (OSError, ValueError):
+        return False
+
+
+def read_line(stdin: Any = None, mark: str = PROMPT_MARK) -> str | None:
     """One line from stdin (the marker on stderr); None at end of input or on Ctrl-C at the prompt."""
-    sys.stderr.write(PROMPT_MARK)
+    stdin = stdin or sys.stdin
+    sys.stderr.write(mark)
     sys.stderr.flush()
     try:
-        if sys.stdin.isatty():
+        if stdin is sys.stdin and _isatty(stdin):
             return input()  # through readline: line editing and history
-        line = sys.stdin.readline()
+        line = stdin.readline()
     except (KeyboardInterrupt, EOFError):
         say("")
         return None

@@ -10,7 +10,6 @@ import typer
 
 from expert_cli.cli._app import print_json, print_warning
 from expert_cli.cli._chat_output import print_answer, write_debug
-from expert_cli.cli._progress import progress_wanted
 from expert_cli.core.errors import UsageError
 
 if TYPE_CHECKING:
@@ -40,6 +39,9 @@ def chat_command(
     json_schema: Path | None = typer.Option(
         None, "--json-schema", metavar="FILE",
         help="Answer with JSON that this JSON Schema file accepts (instead of the experts' grammars)."),
+    server: str | None = typer.Option(
+        None, "--server", envvar="EXPERT_SERVER", show_envvar=False,
+        help="Chat through a running `expert-cli serve` at this URL (default: $EXPERT_SERVER)."),
 ) -> None:
     """Chat with installed experts: a router picks the experts (or the base model) for every prompt.
 
@@ -72,12 +74,19 @@ def chat_command(
         raise UsageError("`--json-schema` and `--no-grammar` cannot be used together",
                          hint="the schema constrains the answer; drop one of them")
     schema = read_json_schema(json_schema) if json_schema is not None else None
-    settings = ChatSettings(
-        experts=split_expert_list(experts) if experts is not None else None, base_model=base_model, device=device,
-        route=not no_route, grammar=not no_grammar, json_schema=schema, show_reasoning=show_reasoning,
-        progress=progress_wanted(json_output=json_output),
-        overrides={"max_tokens": max_tokens, "temperature": temperature, "top_p": top_p, "top_k": top_k})
-    with open_chat(settings) as session:
+    overrides = {"max_tokens": max_tokens, "temperature": temperature, "top_p": top_p, "top_k": top_k}
+    names = split_expert_list(experts) if experts is not None else None
+    if server:
+        session = remote_session(server, names, no_route, overrides, schema,
+                                 device=device, base_model=base_model, no_grammar=no_grammar,
+                                 show_reasoning=show_reasoning)
+    else:
+        settings = ChatSettings(
+            experts=names, base_model=base_model, device=device, route=not no_route, grammar=not no_grammar,
+            json_schema=schema, show_reasoning=show_reasoning, progress=False,  # no loader bars in the chat
+            overrides=overrides)
+        session = open_chat(settings)
+    with session:
         for warning in session.setup.warnings:
             print_warning(warning)
         if text is not None:
@@ -87,6 +96,22 @@ def chat_command(
             from expert_cli.cli._chat_repl import run_repl
 
             run_repl(session, prompt, stream=stream is not False, debug=debug)
+
+
+def remote_session(url: str, names: list[str] | None, no_route: bool, overrides: dict, schema: dict | None,
+                   **local_only: object):
+    """A chat answered by the server at ``url``; flags that only mean something locally are refused."""
+    import os
+
+    from expert_cli.sdk.remote import RemoteChat
+
+    given = [name for name, value in local_only.items() if value]
+    if given:
+        flag = "--" + given[0].replace("_", "-")
+        raise UsageError(f"`{flag}` is for a local chat, not with `--server`",
+                         hint="the server decides it; drop the flag or the server")
+    return RemoteChat(url, names, route=not no_route, api_key=os.environ.get("EXPERT_API_KEY"), overrides=overrides,
+                      json_schema=schema)
 
 
 def one_shot_prompt(prompt: str | None, interactive: bool) -> str | None:

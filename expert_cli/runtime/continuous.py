@@ -24,7 +24,14 @@ import torch
 from expert_cli.core.errors import InferenceError
 from expert_cli.models.device import translate_oom
 from expert_cli.prompts.cleaning import StopChecker, clean_output
-from expert_cli.runtime.decoder import RowOutput, RowRequest, prefill_inputs, stop_token_ids
+from expert_cli.runtime.decoder import (
+    RowOutput,
+    RowRequest,
+    cache_argument,
+    output_cache,
+    prefill_inputs,
+    stop_token_ids,
+)
 from expert_cli.runtime.pool import LoadedBase
 from expert_cli.runtime.sampling import choose_token, row_generator
 
@@ -93,7 +100,7 @@ class ContinuousBatch:
                 out = self.base.model(**inputs, attention_mask=mask, position_ids=positions, use_cache=True,
                                       logits_to_keep=1)
             chosen = self._choose(rows, out.logits[:, -1, :].float())
-        self._join(rows, out.past_key_values, mask, chosen)
+        self._join(rows, output_cache(out), mask, chosen)
         return rows
 
     def _new_row(self, request: RowRequest) -> LiveRow:
@@ -129,9 +136,9 @@ class ContinuousBatch:
             positions = (self._mask.sum(dim=1) - 1)[:, None]
             with self.base.using_plan(self._plan):
                 out = self.base.model(input_ids=self._last[:, None], attention_mask=self._mask,
-                                      position_ids=positions, past_key_values=self._cache, use_cache=True,
-                                      logits_to_keep=1)
-            self._cache = out.past_key_values
+                                      position_ids=positions, use_cache=True, logits_to_keep=1,
+                                      **cache_argument(self.base, self._cache))
+            self._cache = output_cache(out)
             self._last = self._choose(self.rows, out.logits[:, -1, :].float())
 
     def take_finished(self) -> list[LiveRow]:

@@ -23,8 +23,8 @@ from typing import Any
 import torch
 
 from expert_cli.core.errors import InferenceError
-from expert_cli.prompts.cleaning import StopChecker, clean_output
 from expert_cli.models.device import translate_oom
+from expert_cli.prompts.cleaning import StopChecker, clean_output
 from expert_cli.runtime.pool import Composition, LoadedBase
 from expert_cli.runtime.sampling import DecodingParams, choose_token, row_generator
 
@@ -129,9 +129,9 @@ class BatchDecoder:
         else:
             positions = (lengths - 1)[:, None]
         with self.base.using_plan(self.plan):
-            out = self.base.model(**inputs, attention_mask=mask, position_ids=positions, past_key_values=cache,
-                                  use_cache=True, logits_to_keep=1)
-        return out.logits[:, -1, :].float(), out.past_key_values
+            out = self.base.model(**inputs, attention_mask=mask, position_ids=positions, use_cache=True,
+                                  logits_to_keep=1, **cache_argument(self.base, cache))
+        return out.logits[:, -1, :].float(), output_cache(out)
 
     def _grammar_processor(self) -> Any:
         grammars = [row.grammar for row in self.rows]
@@ -204,6 +204,26 @@ def prefill_inputs(base: LoadedBase, rows: Sequence[RowRequest], fallback_pad: i
             start = width - lengths[index]
             embeds[index, start:start + prefix.shape[0]] = prefix.to(embeds.dtype)
     return {"inputs_embeds": embeds}, mask, mask.sum(dim=1), ids
+
+
+def cache_argument(base: LoadedBase, cache: Any) -> dict[str, Any]:
+    """The KV cache as the model's forward names it: ``cache`` (transformers >= 5.24, which warns on the old
+    name) or ``past_key_values``."""
+    import inspect
+
+    model = base.model
+    name = getattr(model, "_expert_cli_cache_name", None)
+    if name is None:
+        name = "cache" if "cache" in inspect.signature(model.forward).parameters else "past_key_values"
+        model._expert_cli_cache_name = name
+    return {name: cache}
+
+
+def output_cache(out: Any) -> Any:
+    """The KV cache a forward returned, under either name (reading the old one warns on transformers 5)."""
+    if "cache" in out:
+        return out["cache"]
+    return out.past_key_values
 
 
 def _seen_ids(sequence: torch.Tensor, real_length: int) -> torch.Tensor:

@@ -140,6 +140,11 @@ def _decoding(body: dict[str, Any], max_tokens_cap: int) -> dict[str, Any]:
         if not _is_number(value) or not low <= value <= high or (name == "top_p" and value == 0):
             raise bad(name, f"must be a number in {'(' if name == 'top_p' else '['}{low:g}, {high:g}]")
         overrides[name] = float(value)
+    top_k = body.get("top_k")  # an extension, as vLLM's: sample among the k likeliest tokens (0 = off)
+    if top_k is not None:
+        if not _is_int(top_k) or top_k < 0:
+            raise bad("top_k", "must be a non-negative integer (0 = off)")
+        overrides["top_k"] = top_k
     seed = body.get("seed")
     if seed is not None:
         if not _is_int(seed) or not 0 <= seed < 2**63:

@@ -3,15 +3,12 @@
 from __future__ import annotations
 
 import json
-import os
+import re
 import signal
-import subprocess
-import sys
 import threading
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -22,6 +19,7 @@ httpx = pytest.importorskip("httpx")
 pytest.importorskip("uvicorn")
 
 from expert_factory import make_expert
+from server_helpers import Server, running_server
 
 pytestmark = pytest.mark.slow
 
@@ -30,54 +28,6 @@ GREEDY = {"temperature": 0, "max_tokens": 8}
 SCHEMA = {"type": "object", "properties": {"name": {"type": "string", "maxLength": 12},
                                            "age": {"type": "integer", "minimum": 0, "maximum": 150}},
           "required": ["name", "age"]}
-
-
-class Server:
-    """A running ``expert-cli serve``: its URL, its process, its stderr so far."""
-
-    def __init__(self, process: subprocess.Popen, url: str, log: list[str]) -> None:
-        self.process, self.url, self.log = process, url, log
-
-    def client(self, api_key: str = "unused", **options) -> openai.OpenAI:
-        return openai.OpenAI(base_url=f"{self.url}/v1", api_key=api_key, max_retries=0, timeout=60, **options)
-
-    def metric(self, name: str, key: str | None = None) -> float:
-        text = httpx.get(f"{self.url}/metrics", timeout=10).text
-        total = 0.0
-        for line in text.splitlines():
-            if line.startswith(name) and (key is None or key in line):
-                total += float(line.rsplit(" ", 1)[1])
-        return total
-
-
-@contextmanager
-def running_server(home: Path, *args: str, env: dict[str, str] | None = None) -> Iterator[Server]:
-    environment = {**os.environ, "EXPERT_HOME": str(home), "HF_HUB_OFFLINE": "1", "EXPERT_NO_PROGRESS": "1",
-                   "NO_COLOR": "1", **(env or {})}
-    process = subprocess.Popen([sys.executable, "-m", "expert_cli", "serve", "--port", "0", *args], cwd=REPO,
-                               env=environment, stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True)
-    log: list[str] = []
-    reader = threading.Thread(target=lambda: log.extend(iter(process.stderr.readline, "")), daemon=True)
-    reader.start()
-    try:
-        url = None
-        deadline = time.monotonic() + 90
-        while time.monotonic() < deadline and process.poll() is None:
-            url = next((line.split()[-1] for line in log if line.startswith("serving on ")), None)
-            if url and httpx.get(f"{url}/health", timeout=5).status_code == 200:
-                break
-            time.sleep(0.1)
-        else:
-            raise AssertionError(f"the server did not become ready: {''.join(log)}")
-        yield Server(process, url, log)
-    finally:
-        if process.poll() is None:
-            process.send_signal(signal.SIGTERM)
-            try:
-                process.wait(timeout=40)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait(timeout=10)
 
 
 @pytest.fixture(scope="module")
@@ -284,6 +234,33 @@ def test_an_expert_installed_while_serving_is_loaded_and_unloaded_without_a_rest
         chat(client, "late", "hi")
     missing = httpx.post(f"{server.url}/v1/experts/nope/load", timeout=60)
     assert missing.status_code == 404 and missing.json()["error"]["code"] == "model_not_found"
+
+
+# -- chat --server ------------------------------------------------------------------------------------
+def test_chat_through_the_server_answers_as_the_server_does(server: Server, cli):
+    expected = chat(server.client(), "sql", "count the orders").choices[0].message.content
+    result = cli("chat", "--server", server.url, "--experts", "sql", "--no-route", "--prompt", "count the orders",
+                 "--temperature", "0", "--max-tokens", "8")
+    assert result.exit_code == 0, result.stderr
+    assert result.stdout == expected + "\n"
+
+
+def test_an_interactive_chat_through_the_server_takes_blocks_and_forced_experts(server: Server, cli):
+    session = '"""\nSchema: users(id, age)\nWho is over 30?\n"""\n/experts neo4j\nhello\n/exit\n'
+    result = cli("chat", "-i", "--server", server.url, "--debug", "--no-stream", "--max-tokens", "4",
+                 "--temperature", "0", input=session)
+    assert result.exit_code == 0, result.stderr
+    compositions = re.findall(r"experts \((?:routed|forced|all)\): .*", result.stderr)  # --debug, per answer
+    assert len(compositions) == 2  # two prompts: the three-line block was one
+    assert compositions[1] == "experts (forced): expert-neo4j@? (weight 1)"
+
+
+def test_chat_with_no_server_there_is_one_error_line(cli):
+    result = cli("chat", "--server", "http://127.0.0.1:9", "--prompt", "hi")
+    assert result.exit_code == 1
+    assert result.stderr.startswith("error: cannot reach the server at `http://127.0.0.1:9`")
+    local_only = cli("chat", "--server", "http://127.0.0.1:9", "--device", "cpu", "--prompt", "hi")
+    assert local_only.exit_code == 2 and "`--device` is for a local chat" in local_only.stderr
 
 
 # -- a second server: auth, overload, SIGTERM --------------------------------------------------------
