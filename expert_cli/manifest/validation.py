@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from expert_cli.core.errors import ManifestError
+from expert_cli.manifest.locations import location_problems
 from expert_cli.manifest.model import MANIFEST_FILE, Manifest, Problem, parse_manifest
 from expert_cli.manifest.rules import lenient_problems, strict_problems
 from expert_cli.manifest.soft_prompt_files import find_soft_prompt
@@ -176,10 +177,23 @@ def check_soft_prompts(context: ValidationContext) -> Iterable[Check]:
         yield Check("soft prompts", SKIP, f"no file yet for {', '.join(missing)} (`expert-cli train` writes them)")
 
 
+def check_file_paths(context: ValidationContext) -> Iterable[Check]:
+    """Every file the manifest names (grammar, soft prompts, weights; datasets in a package) is inside it."""
+    if context.manifest is None:
+        return
+    problems = [context.manifest.problem(key, message)
+                for key, message in location_problems(context.manifest.data, packaged=context.kind == "package")]
+    if problems:
+        yield Check("file paths inside the expert", FAIL, f"{len(problems)} path(s) lead outside the expert folder",
+                    problems)
+    else:
+        yield Check("file paths inside the expert", PASS, "every file the manifest names is inside it")
+
+
 def find_adapter_dirs(folder: Path, manifest: Manifest) -> list[Path]:
     """Folders holding a PEFT adapter for this expert, by the documented convention."""
     candidates = [folder] + [folder / "weights" / model.slug / "adapter" for model in manifest.base_models]
     return [c for c in candidates if all((c / name).is_file() for name in ADAPTER_FILES)]
 
 
-BUILTIN_FOLDER_CHECKS: tuple[CheckFn, ...] = (check_dataset, check_weights, check_soft_prompts)
+BUILTIN_FOLDER_CHECKS: tuple[CheckFn, ...] = (check_file_paths, check_dataset, check_weights, check_soft_prompts)

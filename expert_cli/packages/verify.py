@@ -8,9 +8,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from expert_cli.manifest.locations import check_locations
 from expert_cli.packages.archive import ArchiveMember, extract_archive
-from expert_cli.core.errors import ManifestError, PackageError, SignatureError, UsageError
+from expert_cli.core.errors import PackageError, SignatureError, UsageError
 from expert_cli.core.hashing import check_sidecar
 from expert_cli.packages.integrity import (
     IntegrityReport,
@@ -109,15 +108,9 @@ def validate_package(path: Path, strict: bool = False, extra_checks: Iterable[Ch
 
 
 def _contents_checks(context: ValidationContext, members: list[ArchiveMember], label: str) -> Iterable[Check]:
-    """Every path the manifest names stays inside the package; no member beyond the ``files`` map."""
+    """No archive member beyond the ``files`` map (folder entries included)."""
     assert context.manifest is not None
     data = context.manifest.data
-    try:
-        check_locations(data, label)
-    except ManifestError as exc:
-        yield Check("paths inside the package", FAIL, exc.message)
-    else:
-        yield Check("paths inside the package", PASS, "every path the manifest names is inside the package")
     if isinstance(data.get("files"), dict):
         try:
             check_members(members, data["files"], label)

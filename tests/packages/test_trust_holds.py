@@ -339,3 +339,22 @@ def test_a_world_writable_trust_store_is_refused(keys) -> None:
     (paths.trusted_keys_dir() / "alice.pub").chmod(0o666)
     with pytest.raises(SignatureError, match="writable by other users"):
         list_trusted_keys()
+
+
+def test_validate_reports_paths_outside_a_folder_and_reads_nothing_there(tiny_adapter: Path, tmp_path: Path) -> None:
+    from expert_cli.manifest.validation import validate_path
+
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "sql.gbnf").write_text('root ::= "x"\n')
+    folder = write_expert(tmp_path / "e", tiny_adapter)
+    data = json.loads((folder / "manifest.json").read_text())
+    data["training"]["decoding"] = {"grammar_file": str(outside / "sql.gbnf")}
+    data["soft_prompts"] = [{"name": "sp", "path": "../outside/p.pt", "tokens": 4}]
+    (folder / "manifest.json").write_text(json.dumps(data))
+    (folder / "grammar.gbnf").unlink()
+    checks = {c.name: c for c in validate_path(folder).checks}
+    paths_check = checks["file paths inside the expert"]
+    assert paths_check.status == "fail" and len(paths_check.problems) == 2
+    assert "training.decoding.grammar_file" in str(paths_check.problems[0])
+    assert str(outside) not in checks.get("grammar compiles", paths_check).detail
