@@ -24,18 +24,29 @@ def serve_command(
     max_tokens: int = typer.Option(4096, "--max-tokens-cap", help="The largest max_tokens a request may ask."),
     api_key: str | None = typer.Option(
         None, "--api-key", help="Require `Authorization: Bearer KEY` (default: $EXPERT_API_KEY)."),
+    upstream: str | None = typer.Option(
+        None, "--upstream", help="Answer with this OpenAI-compatible server (http://host:8000/v1): route here, "
+                                 "forward with model=<expert>."),
+    upstream_api_key: str | None = typer.Option(
+        None, "--upstream-api-key", help="The upstream's API key (default: $EXPERT_UPSTREAM_API_KEY)."),
 ) -> None:
     """Serve experts over HTTP with OpenAI's API (chat, completions, models), batching requests together.
 
     Every request names its `model`: an expert, several joined with `+`, the base model id, or `auto` (the
     router picks per request). Stop with Ctrl-C or SIGTERM: running requests finish first.
+
+    With `--upstream URL` no model is loaded: each request is routed here among the installed experts and
+    answered by that server (another `expert-cli serve`, or vLLM serving the experts as `--lora-modules`).
     """
     from expert_cli.sdk.extras import require_extra
     from expert_cli.sdk.installed import split_expert_list
 
     if experts is not None and all_experts:
         raise UsageError("`--experts` and `--all` cannot be used together", hint="pass one of them")
-    require_extra("serve")
+    if upstream is not None and (device is not None or max_loaded is not None):
+        raise UsageError("`--device` and `--max-loaded` do not apply with `--upstream` (no model is loaded here)",
+                         hint="pass them to the upstream server")
+    require_extra("gateway" if upstream is not None else "serve")
     from expert_cli.sdk.server import serve
     from expert_cli.sdk.serving import ServeSettings
 
@@ -43,5 +54,12 @@ def serve_command(
                              all_experts=all_experts, base_model=base_model, device=device, max_batch=max_batch,
                              max_queue=max_queue, max_loaded=max_loaded, max_tokens_cap=max_tokens,
                              api_key=api_key or os.environ.get("EXPERT_API_KEY") or None)
-    serve(settings, on_listening=lambda url: print_success(f"serving on {url}", {
-        "models": f"{url}/v1/models", "health": f"{url}/health"}))
+    listening = lambda url: print_success(f"serving on {url}", {
+        "models": f"{url}/v1/models", "health": f"{url}/health", **({"upstream": upstream} if upstream else {})})
+    if upstream is None:
+        serve(settings, on_listening=listening)
+        return
+    from expert_cli.sdk.gateway import GatewaySettings, serve_gateway
+
+    key = upstream_api_key or os.environ.get("EXPERT_UPSTREAM_API_KEY") or None
+    serve_gateway(settings, GatewaySettings(upstream, key), on_listening=listening)

@@ -9,6 +9,7 @@ EXTRAS: dict[str, tuple[str, ...]] = {
     "chat": ("torch", "transformers", "safetensors", "tokenizers"),
     "train": ("torch", "transformers", "peft", "trl", "datasets", "safetensors"),
     "serve": ("uvicorn", "starlette", "torch", "transformers", "safetensors", "tokenizers"),
+    "gateway": ("uvicorn", "starlette", "prometheus_client", "httpx"),
 }
 
 

@@ -81,6 +81,9 @@ class Routes:
         except (ValueError, RecursionError) as exc:
             raise APIError(400, f"the request body is not valid JSON ({exc})", code="invalid_json") from None
 
+    async def aclose(self) -> None:
+        """Release what the routes hold (the gateway's HTTP client); called once at shutdown."""
+
     # -- endpoints --------------------------------------------------------------------------------
     async def health(self, request: Any) -> Any:
         from starlette.responses import JSONResponse
@@ -203,8 +206,9 @@ def error_body(exc: BaseException) -> APIError:
     return APIError(500, "the server failed to answer this request", kind="server_error", code="internal_error")
 
 
-def build_app(settings: ServeSettings, state: ServingState | None = None) -> Any:
-    """The Starlette application; the base and experts load in the background (``/health`` says when)."""
+def build_app(settings: ServeSettings, state: ServingState | None = None, routes: Routes | None = None) -> Any:
+    """The Starlette application; the base and experts load in the background (``/health`` says when).
+    ``routes``: other handlers over their own state (the gateway's)."""
     import contextlib
 
     from starlette.applications import Starlette
@@ -212,8 +216,9 @@ def build_app(settings: ServeSettings, state: ServingState | None = None) -> Any
     from starlette.responses import JSONResponse
     from starlette.routing import Route
 
-    state = state or ServingState(settings)
-    routes = Routes(state, settings)
+    if routes is None:
+        routes = Routes(state or ServingState(settings), settings)
+    state = routes.state
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Any) -> AsyncIterator[None]:
@@ -221,6 +226,7 @@ def build_app(settings: ServeSettings, state: ServingState | None = None) -> Any
         loader.start()
         yield
         await asyncio.to_thread(state.close, settings.drain_seconds)
+        await routes.aclose()
 
     async def on_error(request: HTTPRequest, exc: Exception) -> Any:
         error = error_body(exc)
@@ -254,16 +260,18 @@ async def not_allowed(request: Any, exc: Any) -> Any:
     return JSONResponse(error.body(), status_code=405)
 
 
-def serve(settings: ServeSettings, on_listening: Any = None) -> None:
+def serve(settings: ServeSettings, on_listening: Any = None, make_app: Any = None) -> None:
     """Run the server until SIGINT/SIGTERM: stop taking requests, finish the running ones (bounded), exit.
 
-    ``on_listening(url)`` is called once the socket is bound (``port`` 0 picks a free port)."""
+    ``on_listening(url)`` is called once the socket is bound (``port`` 0 picks a free port); ``make_app()``
+    builds another application (the gateway's) in place of the local server's."""
     import socket
 
     import uvicorn
 
     settings.check()
-    state = ServingState(settings)  # bad expert names, mixed bases: errors before the socket opens
+    # bad expert names, mixed bases: errors before the socket opens
+    app = make_app() if make_app is not None else build_app(settings, ServingState(settings))
     family = socket.AF_INET6 if ":" in settings.host else socket.AF_INET
     sock = socket.socket(family, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -275,7 +283,7 @@ def serve(settings: ServeSettings, on_listening: Any = None) -> None:
                          hint="pick another `--port`, or `--port 0` for any free one") from None
     port = sock.getsockname()[1]
     host = f"[{settings.host}]" if ":" in settings.host else settings.host
-    config = uvicorn.Config(build_app(settings, state), log_level="warning", access_log=False,
+    config = uvicorn.Config(app, log_level="warning", access_log=False,
                             timeout_graceful_shutdown=int(settings.drain_seconds) + 1, lifespan="on")
     server = uvicorn.Server(config)
     if on_listening is not None:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import ipaddress
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -224,11 +224,13 @@ class ServerMetrics:
         ):
             Gauge(metric, help_text, registry=registry).set_function(source)
 
+    def record(self, experts: Iterable[str], outcome: str) -> None:
+        """Count one request by its experts and outcome (ok, error, cancelled)."""
+        self._metrics["requests"].labels("+".join(experts) or "base", outcome).inc()
+
     def finished(self, job: Job) -> None:
-        label = "+".join(job.experts) or "base"
         cancelled = job.result is not None and job.result.finish_reason == "cancelled"
-        outcome = "error" if job.error else "cancelled" if cancelled else "ok"
-        self._metrics["requests"].labels(label, outcome).inc()
+        self.record(job.experts, "error" if job.error else "cancelled" if cancelled else "ok")
         if job.result is None:
             return
         for name in job.experts or ["base"]:

@@ -1,0 +1,19 @@
+"""``expert-cli serve`` flags refused before anything starts (the servers themselves: tests/integration)."""
+
+from __future__ import annotations
+
+import pytest
+
+pytest.importorskip("uvicorn")
+
+
+def test_an_upstream_must_be_an_http_url(cli):
+    result = cli("serve", "--upstream", "gpu-box:8000", "--base-model", "builtin:tiny-qwen3")
+    assert result.exit_code == 2
+    assert result.stderr.startswith("error: `--upstream` must be an http(s) URL such as `http://host:8000/v1`")
+
+
+def test_model_flags_do_not_apply_to_a_gateway(cli):
+    result = cli("serve", "--upstream", "http://127.0.0.1:9/v1", "--device", "cpu")
+    assert result.exit_code == 2
+    assert result.stderr.startswith("error: `--device` and `--max-loaded` do not apply with `--upstream`")
