@@ -14,6 +14,7 @@ import typer
 from expert_cli.cli import (
     chat,
     dataset,
+    export,
     index,
     info,
     install,
@@ -65,6 +66,7 @@ COMMANDS: tuple[tuple[str, Command | Group], ...] = (
     ("verify", verify.verify_command),
     ("dataset", (dataset.HELP, (("validate", dataset.validate_command), ("stats", dataset.stats_command)))),
     ("train", train.train_command),
+    ("export", (export.HELP, (("vllm", export.vllm_command),))),
     ("model", (model.HELP, (("import", model.import_command), ("pull", model.pull_command),
                             ("list", model.list_command), ("rm", model.rm_command)))),
 )

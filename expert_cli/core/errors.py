@@ -105,6 +105,10 @@ class GrammarError(InferenceError):
     """A grammar does not compile."""
 
 
+class ExportError(ExpertError):
+    """An expert cannot be written in another engine's format (``expert-cli export``)."""
+
+
 class StorageError(ExpertError):
     """A file or folder cannot be created or written: permissions, a full disk, a file where a folder should be."""
 
