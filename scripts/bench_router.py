@@ -304,7 +304,7 @@ def base_model_report(spec: str, parts: dict[str, list[dict[str, Any]]]) -> dict
     started = time.perf_counter()
     router = Router(candidates, semantic=scorer)
     report["fit_s"] = round(time.perf_counter() - started, 2)
-    prompts = [row["prompt"] for rows in parts.values() for row in rows][:60]
+    prompts = [row["prompt"] for rows in parts.values() for row in rows][:60 if spec != "qwen3-0.6b-shape" else 20]
     samples = time_calls(lambda p: router.route(p), prompts, 1)
     report["route"] = {key.replace("_us", "_ms"): round(value / 1000, 2) for key, value in percentiles(samples).items()}
     if spec != "qwen3-0.6b-shape":

@@ -95,8 +95,9 @@ class HiddenStateScorer:
         encoded = tokenizer(texts, return_tensors="pt", padding=True, truncation=True, max_length=MAX_TOKENS)
         device = next(self.model.parameters()).device
         encoded = {key: value.to(device) for key, value in encoded.items()}
+        backbone = getattr(self.model, "base_model", self.model)  # skips the LM head: no logits needed
         with torch.inference_mode():
-            output = self.model(**encoded, output_hidden_states=True)
+            output = backbone(**encoded, output_hidden_states=True)
         states = output.hidden_states[self.layer].float()
         mask = encoded["attention_mask"].unsqueeze(-1).to(states.dtype)
         pooled = (states * mask).sum(dim=1) / mask.sum(dim=1).clamp(min=1.0)

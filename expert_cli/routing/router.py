@@ -8,18 +8,27 @@ Rules, in order:
 
 1. Each candidate's score is the sum of its matched features (per query span: the best feature counts
    fully, each other feature on the same words adds half its weight), minus exclude-keyword penalties, plus
-   its exemplar similarity above 0.2 (scaled to at most 3.0) and the optional semantic similarity, times
-   a mild priority factor ``0.8 + 0.4 x priority`` (1.0 when unset). ``router_features`` has the weights,
-   ``router_scoring`` the sum.
-2. Strong evidence is a name, keyword or capability that is not a common word, a common keyword written
-   as code (``MATCH``), three distinct common keywords, a high exemplar/semantic similarity, or the
-   expert's own notation (punctuation typical of its exemplars, ``]->(:``; see ``router_notation``).
-   Common words alone never route.
-3. ``router_selection`` chooses: a candidate needs strong evidence and a score of 1.25 (2.0 for a
-   question); a knowledge question with no task in it ("What are the advantages of SQL?") goes to the
-   base; with nothing qualifying the base model answers. So "Explain this TypeScript error" goes to a
-   loaded TypeScript expert and "What is the capital of France?" to the base. Others join the best (up
-   to 10) when the prompt names their domain too. Weights are proportional to scores and sum to 1.
+   the lexicon patterns of its domains found in the prompt (a table or graph schema, code: 1.5 or the
+   pattern's own weight, +0.5 per further one), its exemplar similarity above 0.2 (scaled to at most 3.0)
+   and the optional semantic similarity, times a mild priority factor ``0.8 + 0.4 x priority`` (1.0 when
+   unset). Features come from the manifest (name, keywords, capabilities, description, tags, the grammar's
+   keywords) and from the domain lexicon the expert inherits (:mod:`expert_cli.routing.lexicon`, data in
+   ``data/lexicon.json``): dialects, constructs, frameworks and file kinds its manifest does not list.
+   ``features`` has the weights, ``scores`` the sum.
+2. Strong evidence is a name, keyword, capability or lexicon term that is not a common word, a common
+   keyword written as code (``MATCH``), three distinct common keywords, a lexicon pattern, a high
+   exemplar/semantic similarity, or the expert's own notation (punctuation typical of its exemplars,
+   ``]->(:``; see ``notation``). Common words alone never route.
+3. ``selection`` chooses: a candidate needs strong evidence and a score of 1.25 (2.0 for a question). A
+   knowledge question ("What is a CTE?", not "Which customers ...?") is one signal among the others: it
+   costs 4.0 unless the prompt holds task evidence for the candidate (a schema or code of its domain, a
+   task phrase, its keywords written as code), so "How many orders ...? Table orders(id, ...)" goes to the
+   SQL expert and "What are the advantages of SQL?" to the base. Notation alone never beats another
+   expert's words; a prompt that names a lexicon domain no loaded expert covers ("an Elasticsearch query"
+   with only SQL loaded) goes to no other domain's expert on generic words. With nothing qualifying the
+   base model answers. Others join the best (up to 10) when the prompt names their domain too. Weights
+   are proportional to scores and sum to 1. ``RouteDecision.to_dict`` shows the threshold, whether the
+   prompt is a (knowledge) question, and every candidate's evidence.
 
 Only candidates with strong evidence can be chosen, so only they are scored per query; the report of the
 others (weak evidence only) is built when ``decision.candidates`` is first read, and only for routers of at
