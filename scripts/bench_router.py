@@ -363,8 +363,13 @@ def _pct(value: float | None) -> str:
 
 
 def load_parts() -> dict[str, list[dict[str, Any]]]:
-    return {part: [row for name in files if (DATA / name).is_file() for row in load_prompts(DATA / name)]
-            for part, files in PARTS.items()}
+    """The labelled parts; a prompt of the held-out part is never in the development part (two everyday
+    questions of ``router_prompts.jsonl`` were written again for the held-out part)."""
+    parts = {part: [row for name in files if (DATA / name).is_file() for row in load_prompts(DATA / name)]
+             for part, files in PARTS.items()}
+    held_out = {row["prompt"] for row in parts["held-out"]}
+    parts["dev"] = [row for row in parts["dev"] if row["prompt"] not in held_out]
+    return parts
 
 
 def main() -> int:
