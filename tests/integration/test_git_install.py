@@ -3,6 +3,7 @@ commits, release files, LFS pointers, hooks that must never run, and `update`.""
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import socket
@@ -286,3 +287,21 @@ def test_submodules_are_not_fetched_and_ext_transport_never_runs(tiny_adapter: P
         with pytest.raises((InstallError, UsageError)):
             install_expert(source, InstallOptions(allow_unsigned=True))
     assert not marker.exists() and [e.name for e in read_registry().experts()] == ["expert-demo"]
+
+
+def test_credentials_in_a_git_url_are_never_stored(trusted: dict[str, Path], monkeypatch: pytest.MonkeyPatch) -> None:
+    from expert_cli.packages import git as git_module
+    from expert_cli.packages import install as install_module
+
+    real_clone = git_module.clone_repo
+
+    def clone_as_if_remote(url, ref, dest, progress=None):  # the real clone, of the local repo, under the remote URL
+        cloned = real_clone(f"file://{trusted['bare']}", ref, dest, progress)
+        return git_module.ClonedRepo(cloned.path, url, ref, cloned.commit)
+
+    monkeypatch.setattr(install_module, "clone_repo", clone_as_if_remote)
+    result = install_expert("git+https://user:S3CRET@example.com/org/expert-demo.git@v0.1.0")
+    assert result.version == "0.1.0" and "S3CRET" not in json.dumps(result.to_dict())
+    registry = paths.registry_path().read_text()
+    assert "S3CRET" not in registry and "user:" not in registry
+    assert read_registry().get("expert-demo").source == "git+https://example.com/org/expert-demo.git@v0.1.0"
