@@ -56,17 +56,21 @@ class Lexicon:
 
     def domains_of(self, name_stems: Sequence[str], other_texts: Iterable[str]) -> list[Domain]:
         """The domains an expert inherits: those its name names, else those its other texts name."""
-        named = [domain for domain in self.domains if _names(domain, tuple(name_stems))]
+        stems = tuple(name_stems)
+        named = [domain for domain in self.domains if _names(domain, stems, set(stems))]
         if named:
             return named
         stems = tuple(stem for text in other_texts for stem in normalize(text) + ("",))
-        return [domain for domain in self.domains if _names(domain, stems)]
+        present = set(stems)
+        return [domain for domain in self.domains if _names(domain, stems, present)]
 
 
-def _names(domain: Domain, stems: tuple[str, ...]) -> bool:
+def _names(domain: Domain, stems: tuple[str, ...], present: set[str]) -> bool:
     for anchor in domain.anchors:
+        if anchor[0] not in present:
+            continue
         size = len(anchor)
-        if any(stems[start:start + size] == anchor for start in range(len(stems) - size + 1)):
+        if size == 1 or any(stems[start:start + size] == anchor for start in range(len(stems) - size + 1)):
             return True
     return False
 
