@@ -48,7 +48,7 @@ def test_routes_among_installed_experts_as_json(cli, installed):
     result = cli("route", SQL_PROMPT, "--json")
     assert result.exit_code == 0, result.stderr
     document = json.loads(result.stdout)
-    assert list(document) == ["prompt", "experts", "weights", "candidates"]
+    assert list(document) == ["prompt", "experts", "weights", "question", "knowledge_question", "threshold", "candidates"]
     assert document["prompt"] == SQL_PROMPT
     assert document["experts"] == ["expert-sql"] and document["weights"] == {"expert-sql": 1.0}
     assert document["candidates"][0]["name"] == "expert-sql" and document["candidates"][0]["reasons"]
