@@ -26,6 +26,8 @@ def train_command(
     device: str = typer.Option("auto", "--device", help="auto, cpu, cuda or cuda:N."),
     resume: bool = typer.Option(False, "--resume", help="Continue from the latest checkpoint."),
     resume_from: Path | None = typer.Option(None, "--resume-from", help="Continue from this checkpoint folder."),
+    processes: int = typer.Option(1, "--processes", help="Data-parallel processes on this machine (gloo on the "
+                                                         "CPU, NCCL on GPUs); the manifest's batch stays global."),
     json_output: bool = typer.Option(False, "--json", help="Print a JSON summary on stdout."),
     quiet: bool = typer.Option(False, "-q", "--quiet", help="No progress bar."),
 ) -> None:
@@ -34,12 +36,14 @@ def train_command(
         raise UsageError(f"`--epochs` must be greater than 0, not `{epochs}`")
     if max_steps is not None and max_steps <= 0:
         raise UsageError(f"`--max-steps` must be greater than 0, not `{max_steps}`")
+    if not 1 <= processes <= 64:
+        raise UsageError(f"`--processes` must be from 1 to 64, not `{processes}`")
     from expert_cli.sdk.training import TrainRequest, train_expert
 
     request = TrainRequest(target=target, dataset=dataset, output=output, base_model=base_model, epochs=epochs,
                            max_steps=max_steps, device=device, resume=resume, resume_from=resume_from)
     with progress_bar(progress_wanted(quiet=quiet, json_output=json_output)) as bar:
-        result = train_expert(request, progress=bar, warn=warner(bar))
+        result = train_expert(request, progress=bar, warn=warner(bar), processes=processes)
     if json_output:
         print_json(result.to_dict())
         return

@@ -14,8 +14,13 @@ __all__ = ["MAX_PROBLEMS_SHOWN", "DatasetReport", "TrainRequest", "TrainResult",
 
 
 def train_expert(request: TrainRequest, progress: ProgressCallback | None = None,
-                 warn: Callable[[str], None] | None = None) -> TrainResult:
+                 warn: Callable[[str], None] | None = None, processes: int = 1) -> TrainResult:
     """Train the manifest's adapter (and soft prompts) into ``weights/<model_slug>/``; see
-    :class:`~expert_cli.training.trainer.TrainRequest`. Needs the ``train`` extra."""
+    :class:`~expert_cli.training.trainer.TrainRequest`. ``processes`` > 1: data-parallel in that many local
+    processes (same global batch; rank 0 writes the adapter). Needs the ``train`` extra."""
     require_extra("train")
+    if processes > 1:
+        from expert_cli.training.distributed import train_in_processes
+
+        return train_in_processes(request, processes, progress, warn)
     return _train_expert(request, progress, warn)

@@ -53,7 +53,9 @@ def choose_device(requested: str | None) -> DeviceChoice:
         return DeviceChoice("cpu")
     if not torch.cuda.is_available():
         raise TrainingError(f"device `{name}` was requested but CUDA is not available", hint="use `--device cpu`")
-    index = int(name.split(":")[1]) if ":" in name else torch.cuda.current_device()
+    local_rank = os.environ.get("LOCAL_RANK", "")  # one GPU per process under data parallelism
+    index = int(name.split(":")[1]) if ":" in name else int(local_rank) if local_rank.isdigit() else (
+        torch.cuda.current_device())
     if index >= torch.cuda.device_count():
         raise TrainingError(f"device `{name}` does not exist ({torch.cuda.device_count()} GPU(s))")
     torch.cuda.set_device(index)

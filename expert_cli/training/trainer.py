@@ -33,6 +33,7 @@ from expert_cli.training.checkpoints import clear_checkpoints, find_resume_check
 from expert_cli.training.config import TrainingSettings, resolve_settings
 from expert_cli.training.datasets import TrainingData, load_training_data
 from expert_cli.training.peft_configs import AdapterPlan, check_soft_prompt, plan_adapter
+from expert_cli.training.ranks import is_main_process, split_global_batch, world_size
 
 SUMMARY_FILE = "training_summary.json"
 
@@ -137,6 +138,9 @@ def train_expert(request: TrainRequest, progress: ProgressCallback | None = None
     config = manifest.training_config_for(choice.spec.name)  # the base model's own overrides merged in
     for soft_prompt in manifest.soft_prompts:  # they train last: a bad entry must not cost the whole run
         check_soft_prompt(soft_prompt)
+    if manifest.soft_prompts and world_size() > 1:
+        raise TrainingError(f"`{manifest.name}` has soft prompts, which train in one process only",
+                            hint="train it without `--processes` (or with one process per machine)")
     seed = int(config.get("seed", 42))
     data = load_training_data(manifest, request.dataset, seed=seed, warn=notes)
     report(progress, "loading base model", 0, None)
@@ -147,14 +151,18 @@ def train_expert(request: TrainRequest, progress: ProgressCallback | None = None
     settings = resolve_settings(config, output_dir=checkpoints, on_cuda=device.on_cuda,
                                 bf16_supported=device.bf16_supported, has_eval=bool(data.eval),
                                 epochs=request.epochs, max_steps=request.max_steps)
+    notes.extend(split_global_batch(settings.args, world_size()))  # the manifest's batch stays the global one
     plan = _plan(config, choice, notes)
-    if resume is None:
+    if resume is None and is_main_process():
         clear_checkpoints(checkpoints, notes)
     session = _TrainingSession(manifest, choice, model_dir, device, settings, data, notes)
     with warnings.catch_warnings():  # transformers 5 deprecation chatter from inside TRL/PEFT, not ours to fix
         warnings.filterwarnings("ignore", message=".*deprecated and will be removed in v6.*", category=FutureWarning)
         outcome = session.run(plan, resume, progress)
     adapter_dir = run_dir / "adapter"
+    if not is_main_process():  # data-parallel: rank 0 writes the one adapter folder
+        return _result(manifest, choice, plan, device.device, data, outcome, adapter_dir, checkpoints, resume,
+                       time.perf_counter() - started, [], notes.items)
     save_adapter_folder(outcome.model, session.tokenizer, adapter_dir, choice.name)
     soft_prompts = session.train_soft_prompts(run_dir / "soft_prompts", outcome.model, progress)
     result = _result(manifest, choice, plan, device.device, data, outcome, adapter_dir, checkpoints, resume,
