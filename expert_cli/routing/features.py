@@ -158,12 +158,9 @@ def compile_features(index: int, name: str, description: str, keywords: tuple[st
                      vocabulary: Vocabulary = Vocabulary()) -> list[tuple[tuple[str, ...], Feature]]:
     """Every ``(stemmed key, feature)`` of one candidate; one feature per distinct key and kind."""
     out: dict[tuple[tuple[str, ...], str], Feature] = {}
-    own: set[tuple[str, ...]] = set()  # words the manifest routes on at full strength (name, strong keyword)
 
     def put(key: tuple[str, ...], feature: Feature) -> None:
         out.setdefault((key, feature.kind), feature)
-        if feature.kind in ("name", "keyword") and feature.strong:
-            own.add(key)
 
     stems = name_terms(name)
     if stems and not is_common(stems):
@@ -183,7 +180,7 @@ def compile_features(index: int, name: str, description: str, keywords: tuple[st
         key = normalize(exclude)
         if key and not is_question_phrase(key):
             put(key, Feature(index, "exclude", exclude.strip().lower(), EXCLUDE_PENALTY, False))
-    _put_vocabulary(index, vocabulary, own, out)
+    _put_vocabulary(index, vocabulary, out)
     covered = {part for key, _kind in out for part in key}
     for term in sorted(content_terms(normalize(description)) - covered - _DESCRIPTION_BOILERPLATE):
         if len(term) > 2 and term.isalnum() and not term.isdigit():
@@ -203,19 +200,19 @@ def _put_keyword(index: int, keyword: str, put) -> None:
         put(key, Feature(index, "keyword", label, KEYWORD_WEIGHT + PHRASE_EXTRA_WEIGHT * (len(key) - 1), True))
 
 
-def _put_vocabulary(index: int, vocabulary: Vocabulary, own: set[tuple[str, ...]],
-                    out: dict[tuple[tuple[str, ...], str], Feature]) -> None:
+def _put_vocabulary(index: int, vocabulary: Vocabulary, out: dict[tuple[tuple[str, ...], str], Feature]) -> None:
     """Lexicon, grammar and tag features. A lexicon term the manifest lists too is added beside the manifest's
     feature (on one span the best counts fully, the other at half: the two sources corroborate); weak words
     the manifest already routes on are not added again."""
-    taken = set(own)
+    listed = {key for key, _kind in out}  # the manifest's own words, weak ones included
+    added: set[tuple[str, ...]] = set()
     for kind, words in (("task", vocabulary.task_phrases), ("lexicon", vocabulary.terms),
                         ("grammar", vocabulary.grammar), ("tag", vocabulary.tags), ("support", vocabulary.support)):
         for word in words:
             key = normalize(word)
-            if not key or (key in taken and kind not in ("task", "lexicon")):
+            if not key or key in added or (kind not in ("task", "lexicon") and key in listed):
                 continue
-            taken.add(key)
+            added.add(key)
             out[(key, kind)] = _vocabulary_feature(index, kind, word.strip().lower(), key)
 
 
