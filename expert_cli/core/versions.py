@@ -14,7 +14,8 @@ from dataclasses import dataclass
 from expert_cli.core.errors import UsageError
 from expert_cli.core.specs import canonical_name
 
-_COMPARATOR = re.compile(r"^(>=|<=|==|!=|>|<|=|\^|~)?\s*v?([0-9xX*]{1,30}(?:\.[0-9xX*]{1,30}){0,2}(?:-[0-9A-Za-z.-]+)?)$")
+_COMPARATOR = re.compile(
+    r"^(>=|<=|==|!=|>|<|=|\^|~)?\s*v?([0-9xX*]{1,30}(?:\.[0-9xX*]{1,30}){0,2}(?:-[0-9A-Za-z.-]+)?)$")
 _MAX_DIGITS = 30  # int() refuses strings over 4,300 digits; no real version comes close
 _SEMVER = re.compile(r"^([0-9]{1,30})\.([0-9]{1,30})\.([0-9]{1,30})(?:-([0-9A-Za-z.-]+))?")
 _SPLIT = re.compile(r"^([A-Za-z0-9][A-Za-z0-9._-]*?)\s*(?:@\s*|(?=[<>=!^~\s])|$)(.*)$")

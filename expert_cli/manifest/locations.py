@@ -31,7 +31,8 @@ def named_paths(data: dict[str, Any], packaged: bool = False) -> Iterator[tuple[
             yield ("soft_prompts", index, "path"), prompt["path"]
     models = _list(data.get("base_models")) or [data.get("base_model")]
     for m_index, model in enumerate(models):
-        adapters = model.get("adapters") if isinstance(model, dict) and "base_models" in data else data.get("adapters")
+        v2 = isinstance(model, dict) and "base_models" in data
+        adapters = model.get("adapters") if v2 else data.get("adapters")
         prefix: PathKey = ("base_models", m_index, "adapters") if "base_models" in data else ("adapters",)
         for a_index, adapter in enumerate(_list(adapters)):
             if isinstance(adapter, dict) and "path" in adapter:
@@ -67,8 +68,9 @@ def location_problem(value: Any) -> str | None:
 
 
 def inside(root: Path, value: Any) -> Path | None:
-    """``root / value`` when ``value`` is a path inside ``root`` by its text; None otherwise. Readers of the files
-    a manifest names go through this, so a manifest that slipped past the checks still reads nothing outside."""
+    """``root / value`` when ``value`` is a path inside ``root`` by its text; None otherwise. Readers of the
+    files a manifest names go through this, so a manifest that slipped past the checks reads nothing
+    outside."""
     if location_problem(value) is not None or not isinstance(value, str):
         return None
     return root / value
@@ -76,7 +78,8 @@ def inside(root: Path, value: Any) -> Path | None:
 
 def location_problems(data: dict[str, Any], packaged: bool = False) -> list[tuple[PathKey, str]]:
     """Every named path that is not inside the expert folder, with its JSON path and why."""
-    return [(key, problem) for key, value in named_paths(data, packaged) if (problem := location_problem(value))]
+    found = ((key, location_problem(value)) for key, value in named_paths(data, packaged))
+    return [(key, problem) for key, problem in found if problem]
 
 
 def check_locations(data: dict[str, Any], label: str, packaged: bool = False) -> None:
@@ -86,7 +89,8 @@ def check_locations(data: dict[str, Any], label: str, packaged: bool = False) ->
     if problems:
         key, problem = problems[0]
         where = ".".join(str(part) for part in key)
-        what = "a file path that is not a string" if problem.startswith("must be") else "a file outside its expert folder"
+        what = ("a file path that is not a string" if problem.startswith("must be")
+                else "a file outside its expert folder")
         raise ManifestError(f"manifest `{label}` names {what}: `{where}` {problem}",
-                            hint="every grammar, soft prompt, weights and dataset path must be relative and inside "
-                                 "the expert folder")
+                            hint="every grammar, soft prompt, weights and dataset path must be relative "
+                                 "and inside the expert folder")

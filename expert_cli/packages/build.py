@@ -118,7 +118,8 @@ def check_plain_files(root: Path, files: list[Path]) -> None:
             raise PackageError(f"`{path}` is not a regular file", hint=_PLAIN_HINT)
 
 
-_PLAIN_HINT = "copy the real file into the expert folder, or build a package with `expert-cli package` and install that"
+_PLAIN_HINT = ("copy the real file into the expert folder, or build a package with `expert-cli package` "
+               "and install that")
 
 
 def _archive_name(relative: str) -> str:

@@ -71,7 +71,8 @@ def parse_source(text: str) -> Source:
     if _REMOTE.match(raw) or _SCP.match(raw):
         url, ref = split_ref(raw)
         if url.lower().endswith(".expert") and url.lower().startswith("http"):
-            raise UsageError(f"`{redact_credentials(raw)}` is a package URL; packages are installed from local files",
+            raise UsageError(f"`{redact_credentials(raw)}` is a package URL; packages are installed from "
+                             "local files",
                              hint="download it (and its `.sha256`) first, then `expert-cli install <file>`")
         return Source(GIT, url, ref, raw)
     return _local(Path(raw).expanduser(), raw)
@@ -98,4 +99,5 @@ def _local(path: Path, raw: str) -> Source:
         if is_git_repo(path):
             return Source(GIT, path.resolve().as_uri(), None, raw)
         raise UsageError(f"`{path}` has no `manifest.json`", hint=_SOURCE_HINT)
-    raise UsageError(f"`{redact_credentials(raw)}` is neither an existing file or folder nor a Git URL", hint=_SOURCE_HINT)
+    raise UsageError(f"`{redact_credentials(raw)}` is neither an existing file or folder nor a Git URL",
+                     hint=_SOURCE_HINT)

@@ -100,7 +100,8 @@ def read_signature(data: dict[str, Any], hashes: dict[str, str], label: str) -> 
     if not isinstance(integrity, dict) or not integrity.get("signature"):
         return {"signed": False}
     pub = integrity.get("pubkey") or integrity.get("public_key")
-    signed_at, publisher = integrity.get("created_at") or integrity.get("timestamp"), integrity.get("publisher")
+    signed_at = integrity.get("created_at") or integrity.get("timestamp")
+    publisher = integrity.get("publisher")
     facts = {"signed": True, "pubkey": None, "signed_at": signed_at if isinstance(signed_at, str) else None,
              "publisher": publisher if isinstance(publisher, str) else None,
              "legacy_signature": not isinstance(data.get("files"), dict)}
@@ -115,7 +116,8 @@ def read_signature(data: dict[str, Any], hashes: dict[str, str], label: str) -> 
     _check_signature(pub, str(integrity["signature"]), signing_message(hashes, data), label)
     copy = integrity.get("files")
     if copy is not None and copy != signed_hashes(hashes, data):
-        raise SignatureError(f"`integrity.files` of `{label}` differs from the signed file hashes", hint=TAMPER_HINT)
+        raise SignatureError(f"`integrity.files` of `{label}` differs from the signed file hashes",
+                             hint=TAMPER_HINT)
     return facts
 
 
@@ -170,5 +172,6 @@ def check_members(members: list[ArchiveMember], files: dict[str, str], label: st
     for member in members:
         if member.is_dir or (member.name != MANIFEST_FILE and member.name not in files):
             kind = "folder" if member.is_dir else "file"
-            raise PackageError(f"`{label}` holds the {kind} `{member.name}`, which its `files` map does not list",
+            raise PackageError(f"`{label}` holds the {kind} `{member.name}`, which its `files` map "
+                               "does not list",
                                hint=TAMPER_HINT)

@@ -38,7 +38,8 @@ def decide_trust(report: IntegrityReport, allow_unsigned: bool = False, extra_ke
     if not report.verified:
         if allow_unsigned:
             return UNSIGNED
-        what = "carries a legacy signature that cannot be verified" if report.legacy_signature else "is not signed"
+        what = ("carries a legacy signature that cannot be verified" if report.legacy_signature
+                else "is not signed")
         raise SignatureError(f"`{label}` {what}; unsigned packages are not accepted by default",
                              hint="ask its publisher for a signed package, or pass `--allow-unsigned` "
                                   "(`allow_unsigned=True` in the SDK) to accept it")
@@ -48,7 +49,8 @@ def decide_trust(report: IntegrityReport, allow_unsigned: bool = False, extra_ke
     if allow_untrusted:
         return UNTRUSTED
     raise SignatureError(
-        f"`{label}` is signed by key `{report.fingerprint}` (`{report.pubkey}`), which is not in your trusted keys",
+        f"`{label}` is signed by key `{report.fingerprint}` (`{report.pubkey}`), "
+        "which is not in your trusted keys",
         hint="if you trust its publisher, run `expert-cli trust add <publisher>.pub` or pass "
              "`--trust-key <publisher>.pub` (`allow_untrusted=True` in the SDK)",
     )
@@ -74,7 +76,8 @@ def check_version(registry: Registry, name: str, version: str, allow_downgrade: 
     newest = registry.find(name)
     if newest is None or allow_downgrade or version_key(version) >= version_key(newest.version):
         return
-    raise InstallError(f"`{name}@{version}` is older than the installed `{newest.spec}`; refusing to downgrade",
+    raise InstallError(f"`{name}@{version}` is older than the installed `{newest.spec}`; "
+                       "refusing to downgrade",
                        hint="pass `--allow-downgrade` if you really want the older version")
 
 
@@ -99,7 +102,8 @@ def check_usable(entry: InstalledExpert, allow_untrusted: bool = False) -> str:
     state = installed_trust(entry)
     if state == UNTRUSTED and not allow_untrusted:
         key = (entry.extra.get("integrity") or {}).get("pubkey")
-        raise SignatureError(f"`{entry.spec}` is signed by key `{fingerprint(key)}`, which is no longer trusted",
+        raise SignatureError(f"`{entry.spec}` is signed by key `{fingerprint(key)}`, "
+                             "which is no longer trusted",
                              hint="trust its key again with `expert-cli trust add <publisher>.pub`, or pass "
                                   "`--allow-untrusted` (`allow_untrusted=True` in the SDK) to use it anyway")
     return state

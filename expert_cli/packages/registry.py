@@ -25,7 +25,8 @@ from expert_cli.core.versions import version_key
 
 REGISTRY_VERSION = "1.0"
 LOCK_TIMEOUT_S = 60.0
-_DOCUMENT_KEYS = ("version", "last_updated", "install_dir", "models_dir", "base_models", "experts", "publisher_keys")
+_DOCUMENT_KEYS = ("version", "last_updated", "install_dir", "models_dir", "base_models", "experts",
+                  "publisher_keys")
 _ENTRY_KEYS = ("version", "base_model", "path", "source", "installed_at", "adapters", "capabilities", "dependencies")
 
 
@@ -117,7 +118,8 @@ class Registry:
             return self.publisher_keys[name]
         for entry in self._experts.get(name, []):
             integrity = entry.extra.get("integrity")
-            if isinstance(integrity, dict) and integrity.get("signed") and isinstance(integrity.get("pubkey"), str):
+            signed = isinstance(integrity, dict) and integrity.get("signed")
+            if signed and isinstance(integrity.get("pubkey"), str):
                 return integrity["pubkey"]
         return None
 
@@ -196,7 +198,8 @@ def _list_of_objects(path: Path, document: dict[str, Any], key: str) -> list[dic
 def _publisher_keys(path: Path, value: Any) -> dict[str, str]:
     if value is None:  # a registry from before names were pinned to keys
         return {}
-    if not isinstance(value, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in value.items()):
+    if not isinstance(value, dict) or not all(isinstance(k, str) and isinstance(v, str)
+                                              for k, v in value.items()):
         raise _corrupt(path, "`publisher_keys` must map expert names to `ed25519:<hex>` keys")
     return dict(value)
 

@@ -4,8 +4,8 @@ The signed message keeps the original's format, with its bugs fixed: sorted ``pa
 by ``\\n`` over every packaged file plus ``manifest.json``, whose hash is taken over the canonical JSON of the
 whole manifest except ``integrity.signature`` (the signature itself) and ``integrity.files`` (a copy of these
 lines, checked against them). So the publisher, ``created_at``, the key and every other field a user is shown
-are covered. ``sign`` records ``{publisher, signature_algorithm, pubkey, created_at, signature, files}`` in the
-manifest's ``integrity`` block, rewrites the archive (reproducibly) and its ``.sha256`` sidecar.
+are covered. ``sign`` records ``{publisher, signature_algorithm, pubkey, created_at, signature, files}`` in
+the manifest's ``integrity`` block, rewrites the archive (reproducibly) and its ``.sha256`` sidecar.
 """
 
 from __future__ import annotations
@@ -134,7 +134,7 @@ UNSIGNED_INTEGRITY_KEYS = ("signature", "files")
 
 
 def signed_manifest(manifest_data: dict[str, Any]) -> dict[str, Any]:
-    """The manifest as the signature covers it: all of it but ``integrity.signature`` and ``integrity.files``."""
+    """The manifest as the signature covers it: all but ``integrity.signature`` and ``integrity.files``."""
     out = {key: value for key, value in manifest_data.items() if key != "integrity"}
     integrity = manifest_data.get("integrity")
     if isinstance(integrity, dict):
@@ -150,7 +150,8 @@ def check_private_mode(path: Path) -> None:
         return
     mode = stat.S_IMODE(path.stat().st_mode)
     if mode & 0o077:
-        raise SignatureError(f"the private key `{path}` is open to other users (mode `{mode:04o}`); refusing to use it",
+        raise SignatureError(f"the private key `{path}` is open to other users (mode `{mode:04o}`); "
+                             "refusing to use it",
                              hint=f"run `chmod 600 {path}`; if others could read it, make a new key with "
                                   "`expert-cli keygen`")
 
@@ -160,8 +161,9 @@ def manifest_digest(manifest_data: dict[str, Any]) -> str:
     try:
         return sha256_bytes(canonical_json(signed_manifest(manifest_data)))
     except UnicodeEncodeError:
-        raise PackageError("the manifest holds text that is not valid Unicode (a lone surrogate such as `\\ud800`)",
-                           hint="the package is damaged or forged; rebuild it with `expert-cli package`") from None
+        raise PackageError("the manifest holds text that is not valid Unicode (a lone surrogate such as "
+                           "`\\ud800`)", hint="the package is damaged or forged; rebuild it with "
+                                              "`expert-cli package`") from None
 
 
 def signed_hashes(file_hashes: dict[str, str], manifest_data: dict[str, Any]) -> dict[str, str]:

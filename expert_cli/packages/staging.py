@@ -33,7 +33,14 @@ from expert_cli.packages.registry import (
     utc_now,
     write_registry,
 )
-from expert_cli.packages.policy import BY_FLAG, TRUSTED, UNSIGNED, check_publisher, check_version, decide_trust
+from expert_cli.packages.policy import (
+    BY_FLAG,
+    TRUSTED,
+    UNSIGNED,
+    check_publisher,
+    check_version,
+    decide_trust,
+)
 from expert_cli.packages.trust import list_trusted_keys
 from expert_cli.core.versions import parse_requirement, satisfies
 
@@ -195,7 +202,7 @@ def commit_install(prepared: Prepared, scratch: Path, options: InstallOptions,
         check_version(registry, name, version, options.allow_downgrade)
         dependencies = check_requirements(prepared.manifest, registry)
         entry = build_entry(prepared, target, dependencies)
-        pin = prepared.integrity.pubkey if prepared.integrity.verified else None  # first use, or an allowed change
+        pin = prepared.integrity.pubkey if prepared.integrity.verified else None  # first use, or allowed
         _swap_into_place(prepared.folder, target, scratch, registry, existing, entry, pin)
         if replaces and replaces != version and registry.find(name, replaces):
             _retire(registry, name, replaces, scratch)
@@ -205,7 +212,8 @@ def commit_install(prepared: Prepared, scratch: Path, options: InstallOptions,
 
 
 def _swap_into_place(staged: Path, target: Path, scratch: Path, registry: Registry,
-                     existing: InstalledExpert | None, entry: InstalledExpert, pin: str | None = None) -> None:
+                     existing: InstalledExpert | None, entry: InstalledExpert,
+                     pin: str | None = None) -> None:
     previous = scratch / "previous"
     pins = dict(registry.publisher_keys)
     if existing is not None:  # de-list first: a kill from here on leaves it unlisted, never half-listed

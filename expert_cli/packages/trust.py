@@ -78,9 +78,9 @@ def check_store_mode(path: Path) -> None:
         return
     mode = stat.S_IMODE(path.stat().st_mode)
     if mode & 0o022:
-        raise SignatureError(f"`{path}` is writable by other users (mode `{mode:04o}`), so any key in it could "
-                             "have been dropped there; refusing to trust it", hint=f"run `chmod go-w {path}` and check "
-                             "the keys in it with `expert-cli trust list`")
+        raise SignatureError(f"`{path}` is writable by other users (mode `{mode:04o}`), so any key in it "
+                             "could have been dropped there; refusing to trust it",
+                             hint=f"run `chmod go-w {path}` and check the keys with `expert-cli trust list`")
 
 
 def add_trusted_key(source: str | Path, name: str | None = None) -> tuple[TrustedKey, bool]:

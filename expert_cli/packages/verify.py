@@ -69,7 +69,8 @@ def verify_target(target: str, allow_unsigned: bool = False, trust_keys: Iterabl
             opened = open_verified(path, Path(scratch) / "package", progress)
         report, sidecar = opened.report, "ok" if opened.sidecar else "absent"
         trust = decide_trust(report, allow_unsigned, trust_keys)
-        return VerifyResult(str(path), "package", report, trust, sidecar, read_registry().pinned_key(report.name))
+        pinned = read_registry().pinned_key(report.name)
+        return VerifyResult(str(path), "package", report, trust, sidecar, pinned)
     registry = read_registry()
     spec = registry.resolve(target)
     entry = registry.get(spec.name, spec.version)
