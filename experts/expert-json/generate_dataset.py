@@ -17,15 +17,28 @@ marked with a leading `*`. The generator asserts that no test text appears in tr
 
 from __future__ import annotations
 
-import argparse
 import json
 import random
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-SIZES = {"train": 3000, "valid": 200, "test": 160}
-TEST_CASES = 16
+if str(HERE.parent) not in sys.path:
+    sys.path.insert(0, str(HERE.parent))  # experts/: the generators' shared code is experts/_common/
+
+from _common.generator import (
+    WORDS,
+    Example,
+    assert_no_overlap,
+    draw_splits,
+    parse_args,
+    report,
+    test_suite,
+    unique_examples,
+    usable,
+    write_dataset,
+)
 
 FIRST = ("Maria Omar Lena Kenji Sofia Pedro Ines Victor Nadia Hugo Priya Tomas Julia Amir Zoe Felix Hana "
          "Ivan").split()
@@ -34,8 +47,6 @@ LAST = ("Lopez Haddad Berg Tanaka Rossi Silva Costa Novak Karimi Dubois Shah Web
 PEOPLE = [f"{f} {s}" for f in FIRST for s in LAST]
 CITIES = ("Paris Lisbon Oslo Tokyo Lima Cairo Berlin Madrid Rome Dublin Austin Denver Boston Seoul Delhi "
           "Nairobi Quito Porto Vienna Prague Zurich Milan Osaka Perth Toronto Chicago Munich Warsaw").split()
-WORDS = ("Nova Atlas Cedar Summit Harbor Maple Orion Falcon Willow Aurora Granite Silver Coral Meadow Beacon "
-         "Pioneer Crescent Ember Lotus Raven Sterling Tundra Vista Zenith").split()
 ADJECTIVES = "Silent Golden Hidden Broken Distant Crimson Frozen Gentle Lonely Secret Wild Lucky".split()
 NOUNS = "River Road Garden Mirror Storm Forest Letter Island Shadow Bridge Ocean Crown".split()
 TITLES = [f"{a} {n}" for a in ADJECTIVES for n in NOUNS]
@@ -197,11 +208,7 @@ INSTRUCTIONS = ("", "", "", "Extract the fields as JSON: ", "Convert this text t
 
 def allowed(options, mode: str) -> list:
     """Phrasings usable in ``mode``: "train" drops the `*` ones, "heldout" keeps only them, "any" keeps all."""
-    if mode == "train":
-        return [o for o in options if not o.startswith("*")]
-    if mode == "heldout":
-        return [o for o in options if o.startswith("*")]
-    return list(options)
+    return [o for o in options if usable(o, mode)]
 
 
 def draw(rng: random.Random, field: Field):
@@ -229,16 +236,6 @@ def join_and(parts: list) -> str:
     return parts[0] if len(parts) == 1 else ", ".join(parts[:-1]) + " and " + parts[-1]
 
 
-@dataclass(frozen=True)
-class Example:
-    domain: str
-    style: int
-    system: str
-    text: str
-    answer: str
-    schema: dict
-
-
 def make_example(rng: random.Random, domain: Domain, mode: str) -> Example | None:
     """``mode``: "train" avoids every `*` phrasing, "heldout" uses the `*` sentence style, "any" uses all."""
     others = rng.sample(domain.fields, rng.randint(2, len(domain.fields)))
@@ -259,7 +256,7 @@ def make_example(rng: random.Random, domain: Domain, mode: str) -> Example | Non
     system = "Dialect: json\nFields: " + ", ".join(f"{f.key} ({f.type})" for f in listed)
     answer = {f.key: None if f is missing else values[f.key] for f in listed}
     return Example(domain.name, STYLES.index(style), system, rng.choice(INSTRUCTIONS) + sentence,
-                   json.dumps(answer, ensure_ascii=False), fields_schema(listed))
+                   json.dumps(answer, ensure_ascii=False), {"json_schema": fields_schema(listed)})
 
 
 def fields_schema(listed: list) -> dict:
@@ -271,97 +268,42 @@ def fields_schema(listed: list) -> dict:
 def generate(rng: random.Random, count: int, held_out_domain: bool, mode: str, seen: set) -> list:
     """``count`` examples whose texts are not in ``seen`` (which grows)."""
     domains = [d for d in DOMAINS if (d.name in HELD_OUT_DOMAINS) == held_out_domain]
-    examples = []
-    while len(examples) < count:
-        example = make_example(rng, rng.choice(domains), mode)
-        if example is None or example.text in seen:
-            continue
-        seen.add(example.text)
-        examples.append(example)
-    return examples
-
-
-def chat_row(example: Example) -> dict:
-    return {"messages": [{"role": "system", "content": example.system},
-                         {"role": "user", "content": example.text},
-                         {"role": "assistant", "content": example.answer}]}
-
-
-def test_row(example: Example, held_out: str) -> dict:
-    return {**chat_row(example), "metric": "json_equal", "json_schema": example.schema,
-            "meta": {"intent": example.domain, "template": example.style, "held_out": held_out}}
+    return unique_examples(count, lambda: make_example(rng, rng.choice(domains), mode), seen)
 
 
 def build_splits(seed: int) -> dict:
     rng = random.Random(seed)
     seen: set = set()
-    train = [chat_row(e) for e in generate(rng, SIZES["train"], False, "train", seen)]
-    valid = [chat_row(e) for e in generate(rng, SIZES["valid"], False, "train", seen)]
-    n_template = SIZES["test"] * 3 // 10
-    test = [test_row(e, "schema") for e in generate(rng, SIZES["test"] - n_template, True, "any", seen)]
-    test += [test_row(e, "template") for e in generate(rng, n_template, False, "heldout", seen)]
-    rng.shuffle(test)
-    assert_no_overlap(train + valid, test)
-    return {"train": train, "valid": valid, "test": test}
+    splits = draw_splits(rng, lambda count, held_out, mode: generate(rng, count, held_out, mode, seen),
+                         "json_equal")
+    assert_no_overlap(splits["train"] + splits["valid"], splits["test"])
+    return splits
 
 
-def assert_no_overlap(training: list, test: list) -> None:
-    def prompt(row: dict) -> str:
-        return row["messages"][1]["content"]
-
-    seen = {prompt(r) for r in training}
-    leaked = [prompt(r) for r in test if prompt(r) in seen]
-    assert not leaked, f"test prompts found in training: {leaked[:3]}"
-    assert len({prompt(r) for r in test}) == len(test), "duplicate test prompts"
-
-
-def test_cases(test: list) -> dict:
-    step = len(test) // TEST_CASES
-    cases = []
-    for number, row in enumerate(test[::step][:TEST_CASES], start=1):
-        system, text, answer = (m["content"] for m in row["messages"])
-        meta = row["meta"]
-        cases.append({
-            "id": f"json_{number:03d}", "name": f"{meta['intent']} record",
-            "prompt": text, "expected_keywords": list(json.loads(answer)), "expected_format": "json",
-            "category": "hard" if meta["held_out"] == "template" or "null" in answer else "basic",
-            "system": system, "reference": answer, "metric": "json_equal", "json_schema": row["json_schema"],
-        })
+def test_case(number: int, row: dict) -> dict:
+    system, text, answer = (m["content"] for m in row["messages"])
+    meta = row["meta"]
     return {
-        "test_suite": "expert-json-heldout", "version": "1.0.0",
-        "description": "Held-out text-to-JSON extraction cases (new record kinds or new phrasings), "
-                       "scored by parsed JSON equality",
-        "test_cases": cases,
-        "metadata": {"base_model": "builtin:tiny-qwen3", "expert_version": "0.1.0",
-                     "source": "data/test.jsonl (generate_dataset.py)"},
+        "id": f"json_{number:03d}", "name": f"{meta['intent']} record",
+        "prompt": text, "expected_keywords": list(json.loads(answer)), "expected_format": "json",
+        "category": "hard" if meta["held_out"] == "template" or "null" in answer else "basic",
+        "system": system, "reference": answer, "metric": "json_equal", "json_schema": row["json_schema"],
     }
 
 
-def write_jsonl(path: Path, rows: list) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("w", encoding="utf-8", newline="\n") as handle:
-        for row in rows:
-            handle.write(json.dumps(row, ensure_ascii=False) + "\n")
+def test_cases(test: list) -> dict:
+    return test_suite("expert-json", "Held-out text-to-JSON extraction cases (new record kinds or new "
+                      "phrasings), scored by parsed JSON equality", test, test_case)
 
 
 def write_all(out: Path, seed: int) -> dict:
     splits = build_splits(seed)
-    for name, rows in splits.items():
-        write_jsonl(out / "data" / f"{name}.jsonl", rows)
-    cases = out / "tests" / "test_cases.json"
-    cases.parent.mkdir(parents=True, exist_ok=True)
-    cases.write_text(json.dumps(test_cases(splits["test"]), indent=2, ensure_ascii=False) + "\n",
-                     encoding="utf-8")
-    return {name: len(rows) for name, rows in splits.items()}
+    return write_dataset(out, splits, test_cases(splits["test"]))
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--seed", type=int, default=1234)
-    parser.add_argument("--out", type=Path, default=HERE, help="folder that receives data/ and tests/")
-    args = parser.parse_args()
-    counts = write_all(args.out, args.seed)
-    print(f"wrote {counts} to {args.out}")
+    args = parse_args(__doc__, HERE)
+    report(write_all(args.out, args.seed), args.out)
 
 
 if __name__ == "__main__":

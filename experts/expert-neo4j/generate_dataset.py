@@ -23,60 +23,52 @@ to copy names from the schema and the question, which is what an unseen schema (
 
 from __future__ import annotations
 
-import argparse
-import json
 import random
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-SIZES = {"train": 3000, "valid": 200, "test": 160}
-TEST_CASES = 16
+if str(HERE.parent) not in sys.path:
+    sys.path.insert(0, str(HERE.parent))  # experts/: the generators' shared code is experts/_common/
 
-PEOPLE = ("Alice Bruno Chen Dara Elena Farid Grace Hugo Ines Jonas Kara Liam Maya Nils Olga Pedro Quinn Rosa "
-          "Sami Tara Uma Victor Wen Ximena Yusuf Zoe Amir Bianca Carlos Dmitri Eva Felix Gita Hana Ivan "
-          "Julia Kenji Lena Marco Nadia Omar Priya Rafael Sofia Tomas Ulla Vera Wanda Yara Zane").split()
-CITIES = ("Paris Lisbon Oslo Tokyo Lima Cairo Berlin Madrid Rome Dublin Austin Denver Boston Seoul Delhi "
-          "Nairobi Quito Porto Vienna Prague Zurich Milan Osaka Perth Sydney Toronto Chicago Houston Munich "
-          "Warsaw").split()
-COUNTRIES = ("France Japan Peru Egypt Germany Spain Italy Ireland Canada Brazil India Kenya Chile Norway "
-             "Poland Mexico Greece Sweden Austria Portugal").split()
-WORDS = ("Nova Atlas Cedar Summit Harbor Maple Orion Falcon Willow Aurora Granite Silver Coral Meadow Beacon "
-         "Pioneer Crescent Ember Lotus Raven Sterling Tundra Vista Zenith").split()
+from _common.generator import (
+    CITIES,
+    COUNTRIES,
+    COURSE_TITLES,
+    DIRECTIONS,
+    OPS,
+    PEOPLE,
+    PRODUCT_NAMES,
+    RENAMED_SHARE,  # noqa: F401  (the share of renamed rows, read by the tests)
+    TEAM_NAMES,
+    WORDS,
+    Example,
+    assert_no_overlap,
+    attribute_values,
+    draw_splits,
+    fresh_word,
+    literal,
+    mix_in_renamed,
+    named,
+    num,
+    parse_args,
+    pick_question,
+    report,
+    test_suite,
+    text,
+    unique_examples,
+    write_dataset,
+)
+from _common.generator import Attribute as Prop
+
 ADJECTIVES = ("Silent Golden Hidden Broken Distant Crimson Frozen Gentle Lonely Secret Burning Quiet Wild "
               "Lucky Empty Bright").split()
 NOUNS = "River Road Garden Mirror Storm Forest Letter Island Shadow Bridge Ocean Crown Valley".split()
 TITLES = [f"{a} {n}" for a in ADJECTIVES for n in NOUNS]
 GENRES = "drama comedy horror fantasy mystery romance thriller".split()
-TEAM_NAMES = [f"{c} {a}" for c in CITIES[:12] for a in ("Lions", "Comets")]
-PRODUCT_NAMES = [f"{w} {item}" for w in WORDS[:12] for item in ("Lamp", "Chair", "Kettle")]
-COURSE_TITLES = [f"{a} {b}" for a in ("Intro to", "Advanced")
-                 for b in "Algebra Chemistry Poetry Economics Robotics Drawing Statistics Geology".split()]
 DISH_NAMES = [f"{w} {d}" for w in WORDS[:10] for d in ("Soup", "Pie", "Salad")]
-
-
-def named(pattern: str) -> list[str]:
-    return [pattern.format(w) for w in WORDS]
-
-
-@dataclass(frozen=True)
-class Prop:
-    name: str
-    phrase: str
-    kind: str  # "text" or "int"
-    pool: tuple = ()
-    low: int = 0
-    high: int = 0
-    step: int = 1
-
-
-def text(name: str, pool) -> Prop:
-    return Prop(name, name.replace("_", " "), "text", tuple(pool))
-
-
-def num(name: str, low: int, high: int, step: int = 1, phrase: str | None = None) -> Prop:
-    return Prop(name, phrase or name.replace("_", " "), "int", (), low, high, step)
 
 
 @dataclass(frozen=True)
@@ -169,12 +161,8 @@ RELS = [Rel("ACTED_IN", "Person", "Movie", "acted in", "acted in"),
 HELD_OUT_LABELS = {"Hospital", "Doctor", "Museum", "Painting", "Restaurant", "Dish"}
 FUNCTIONAL = {"LIVES_IN", "WORKS_AT", "LOCATED_IN", "PLAYS_FOR", "BASED_IN", "WORKS_IN"}  # one target each
 
-OPS = [(">", ("greater than", "more than", "above", "over")), ("<", ("less than", "below", "under")),
-       (">=", ("at least", "no less than")), ("<=", ("at most", "no more than")),
-       ("=", ("equal to", "exactly"))]
 AGGS = [("avg", ("average", "mean")), ("max", ("maximum", "highest", "largest")),
         ("min", ("minimum", "lowest", "smallest")), ("sum", ("total", "combined"))]
-DIRECTIONS = [("DESC", ("highest", "largest", "greatest")), ("ASC", ("lowest", "smallest"))]
 ORDER_WORDS = {"ASC": ("in ascending order", "from lowest to highest"),
                "DESC": ("in descending order", "from highest to lowest")}
 NUMBER_WORDS = {2: "two", 3: "three", 4: "four"}
@@ -282,10 +270,6 @@ class Graph:
         return statements
 
 
-def literal(value) -> str:
-    return f"'{value}'" if isinstance(value, str) else str(value)
-
-
 def make_group(rng: random.Random, label: Label, var: str) -> Group:
     texts = [p for p in label.props if p.kind == "text"]
     ints = [p for p in label.props if p.kind == "int"]
@@ -294,17 +278,10 @@ def make_group(rng: random.Random, label: Label, var: str) -> Group:
     group = Group(label, props, var)
     n = rng.randint(5, 9)
     keys = rng.sample(label.key.pool, n)
-    columns = {p.name: prop_values(rng, p, n) for p in props}
+    columns = {p.name: attribute_values(rng, p, n) for p in props}
     group.rows = [{label.key.name: keys[i], **{name: values[i] for name, values in columns.items()}}
                   for i in range(n)]
     return group
-
-
-def prop_values(rng: random.Random, prop: Prop, n: int) -> list:
-    if prop.kind == "int":  # unique, so ORDER BY ... LIMIT never ties
-        return rng.sample(range(prop.low, prop.high + 1, prop.step), n)
-    palette = rng.sample(prop.pool, min(len(prop.pool), rng.randint(2, 4)))
-    return [rng.choice(palette) for _ in range(n)]
 
 
 def variable(label: str, taken: set) -> str:
@@ -541,29 +518,12 @@ def q_rel_prop(rng, graph):
 INTENTS = {name: globals()[f"q_{name}"] for name in TEMPLATES}
 
 
-@dataclass(frozen=True)
-class Example:
-    intent: str
-    template: int
-    system: str
-    question: str
-    query: str
-    setup: tuple
-
-
 def make_example(rng: random.Random, graph: Graph, mode: str) -> Example | None:
     """``mode``: "train" uses templates without `*`, "heldout" only templates with `*`, "any" all of them."""
-    intents = [i for i in TEMPLATES if mode != "heldout" or any(t.startswith("*") for t in TEMPLATES[i])]
-    intent = rng.choices(intents, weights=[WEIGHTS[i] for i in intents])[0]
-    made = INTENTS[intent](rng, graph)
+    made = pick_question(rng, TEMPLATES, WEIGHTS, INTENTS, graph, mode)
     if made is None:
         return None
-    slots, query = made
-    choices = [i for i, t in enumerate(TEMPLATES[intent])
-               if mode == "any" or t.startswith("*") == (mode == "heldout")]
-    index = rng.choice(choices)
-    question = TEMPLATES[intent][index].lstrip("*").format(**slots)
-    return Example(intent, index, graph.system(), question, query, tuple(graph.setup()))
+    return Example(*made[:2], graph.system(), *made[2:], {"setup": graph.setup()})
 
 
 def generate(rng: random.Random, count: int, held_out_schema: bool, mode: str, seen: set,
@@ -571,14 +531,7 @@ def generate(rng: random.Random, count: int, held_out_schema: bool, mode: str, s
     """``count`` examples whose questions are not in ``seen`` (which grows). ``new_graph`` draws each
     example's graph (default: ``make_graph(rng, held_out_schema)``)."""
     draw = new_graph or (lambda: make_graph(rng, held_out_schema))
-    examples = []
-    while len(examples) < count:
-        example = make_example(rng, draw(), mode)
-        if example is None or example.question in seen:
-            continue
-        seen.add(example.question)
-        examples.append(example)
-    return examples
+    return unique_examples(count, lambda: make_example(rng, draw(), mode), seen)
 
 
 def check_with_engine(rows: list) -> None:
@@ -599,54 +552,30 @@ def check_with_engine(rows: list) -> None:
         assert result and result[0][0] is not None, (query, result)
 
 
-def chat_row(example: Example) -> dict:
-    return {"messages": [{"role": "system", "content": example.system},
-                         {"role": "user", "content": example.question},
-                         {"role": "assistant", "content": example.query}]}
-
-
-def test_row(example: Example, held_out: str) -> dict:
-    return {**chat_row(example), "metric": "cypher_execution", "setup": list(example.setup),
-            "meta": {"intent": example.intent, "template": example.template, "held_out": held_out}}
-
-
-ONSETS = "b c d f g h j k l m n p r s t v w z br ch cl cr dr fl gr pl pr sh st str th tr".split()
-VOWELS = "a e i o u a e i o u ai ea io ou".split()
-CODAS = ["", "", "", "", "n", "r", "s", "l", "m", "t", "ck", "nd", "st"]
-RENAMED_SHARE = 0.4  # share of training rows whose labels, rel types and properties get made-up names
+# RENAMED_SHARE of the training rows get made-up labels, relationship types and properties (see rename_graph),
+# never a real name nor a Cypher keyword.
 CYPHER_WORDS = set("match where return order limit count distinct create with union unwind optional merge "
                    "delete detach skip starts ends contains and xor not null true false case when then else "
                    "exists asc desc set remove call yield node table from primary key".split())
 REAL_NAMES = ({n for lab in LABELS.values() for n in (lab.singular, lab.plural)}
               | {p.name for lab in LABELS.values() for p in (lab.key, *lab.props)}
               | {w.lower() for r in RELS for w in r.type.split("_")})
-
-
-def made_up_word(rng: random.Random) -> str:
-    """Two or three pronounceable syllables from a wide inventory: a tokenizer splits them into varied pieces,
-    so the model practises copying arbitrary names, not a few syllables."""
-    return "".join(rng.choice(ONSETS) + rng.choice(VOWELS) + rng.choice(CODAS) for _ in range(rng.randint(2, 3)))
-
-
-def fresh_word(rng: random.Random, taken: set) -> str:
-    while (word := made_up_word(rng)) in taken or word in REAL_NAMES or word in CYPHER_WORDS:
-        pass
-    taken.add(word)
-    return word
+RESERVED = REAL_NAMES | CYPHER_WORDS
 
 
 def renamed_label(rng: random.Random, label: Label, taken: set) -> Label:
     """The same label (key, values, property kinds) under a made-up CamelCase name and snake_case properties."""
-    singular = fresh_word(rng, taken)
+    singular = fresh_word(rng, taken, RESERVED)
     props = []
     for prop in label.props:
-        name = fresh_word(rng, taken) + (f"_{fresh_word(rng, taken)}" if rng.random() < 0.3 else "")
+        name = fresh_word(rng, taken, RESERVED)
+        name += f"_{fresh_word(rng, taken, RESERVED)}" if rng.random() < 0.3 else ""
         props.append(replace(prop, name=name, phrase=name.replace("_", " ")))
     return Label(singular.capitalize(), singular, f"{singular}s", label.key, tuple(props))
 
 
 def renamed_rel(rng: random.Random, rel: Rel, labels: dict, taken: set) -> Rel:
-    words = [fresh_word(rng, taken) for _ in range(rng.randint(1, 2))]
+    words = [fresh_word(rng, taken, RESERVED) for _ in range(rng.randint(1, 2))]
     phrase = " ".join(words)
     return Rel("_".join(words).upper(), labels[rel.source].name, labels[rel.target].name, phrase, phrase)
 
@@ -677,93 +606,51 @@ def generate_renamed(rng: random.Random, count: int, seen: set) -> list:
 def build_splits(seed: int, engine_check: bool = True) -> dict:
     rng = random.Random(seed)
     seen: set = set()
-    train = [chat_row(e) for e in generate(rng, SIZES["train"], False, "train", seen)]
-    valid = [chat_row(e) for e in generate(rng, SIZES["valid"], False, "train", seen)]
-    n_template = SIZES["test"] * 3 // 10
-    test = [test_row(e, "schema") for e in generate(rng, SIZES["test"] - n_template, True, "any", seen)]
-    test += [test_row(e, "template") for e in generate(rng, n_template, False, "heldout", seen)]
-    rng.shuffle(test)
-    renamed_rng = random.Random(f"{seed}-renamed")  # its own stream: valid and test stay as they were
-    renamed = generate_renamed(renamed_rng, int(SIZES["train"] * RENAMED_SHARE), seen)
-    for index, example in zip(sorted(renamed_rng.sample(range(len(train)), len(renamed))), renamed):
-        train[index] = chat_row(example)
-    assert_no_overlap(train + valid, test)
+    splits = draw_splits(rng, lambda count, held_out, mode: generate(rng, count, held_out, mode, seen),
+                         "cypher_execution")
+    mix_in_renamed(splits["train"], seed, lambda renamed_rng, count: generate_renamed(renamed_rng, count, seen))
+    assert_no_overlap(splits["train"] + splits["valid"], splits["test"])
     if engine_check:
-        check_with_engine(test)
-    return {"train": train, "valid": valid, "test": test}
-
-
-def assert_no_overlap(training: list, test: list) -> None:
-    def prompt(row: dict) -> str:
-        return row["messages"][1]["content"]
-
-    seen = {prompt(r) for r in training}
-    leaked = [prompt(r) for r in test if prompt(r) in seen]
-    assert not leaked, f"test prompts found in training: {leaked[:3]}"
-    assert len({prompt(r) for r in test}) == len(test), "duplicate test prompts"
+        check_with_engine(splits["test"])
+    return splits
 
 
 KEYWORDS = ("MATCH", "WHERE", "RETURN", "DISTINCT", "count(", "avg(", "max(", "min(", "sum(", "STARTS WITH",
             "ORDER BY", "LIMIT")
 
 
-def test_cases(test: list) -> dict:
-    step = len(test) // TEST_CASES
-    cases = []
-    for number, row in enumerate(test[::step][:TEST_CASES], start=1):
-        system, question, query = (m["content"] for m in row["messages"])
-        meta = row["meta"]
-        lines = system.splitlines()
-        labels = [line.split(" ")[0][2:] for line in lines if line.startswith("(:") and " {" in line]
-        used = [name for name in labels if f":{name})" in query]
-        rel_types = [line.split("[:")[1].split("]")[0] for line in lines if "[:" in line]
-        types = [t for t in rel_types if f"[:{t}]" in query]
-        cases.append({
-            "id": f"cypher_{number:03d}", "name": f"{meta['intent']} on {', '.join(used)}",
-            "prompt": question,
-            "expected_keywords": [k.rstrip("(") for k in KEYWORDS if k in query] + used + types,
-            "expected_format": "cypher",
-            "category": "hard" if meta["held_out"] == "template" or "-[:" in query else "basic",
-            "system": system, "reference": query, "metric": "cypher_execution", "setup": row["setup"],
-        })
+def test_case(number: int, row: dict) -> dict:
+    system, question, query = (m["content"] for m in row["messages"])
+    meta = row["meta"]
+    lines = system.splitlines()
+    labels = [line.split(" ")[0][2:] for line in lines if line.startswith("(:") and " {" in line]
+    used = [name for name in labels if f":{name})" in query]
+    rel_types = [line.split("[:")[1].split("]")[0] for line in lines if "[:" in line]
+    types = [t for t in rel_types if f"[:{t}]" in query]
     return {
-        "test_suite": "expert-neo4j-heldout", "version": "1.0.0",
-        "description": "Held-out text-to-Cypher cases (new graph schemas or new phrasings), scored by "
-                       "execution in an embedded Cypher engine (ladybug), else by exact structure",
-        "test_cases": cases,
-        "metadata": {"base_model": "builtin:tiny-qwen3", "expert_version": "0.1.0",
-                     "source": "data/test.jsonl (generate_dataset.py)",
-                     "engine": "ladybug (Kuzu dialect setup)"},
+        "id": f"cypher_{number:03d}", "name": f"{meta['intent']} on {', '.join(used)}",
+        "prompt": question,
+        "expected_keywords": [k.rstrip("(") for k in KEYWORDS if k in query] + used + types,
+        "expected_format": "cypher",
+        "category": "hard" if meta["held_out"] == "template" or "-[:" in query else "basic",
+        "system": system, "reference": query, "metric": "cypher_execution", "setup": row["setup"],
     }
 
 
-def write_jsonl(path: Path, rows: list) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("w", encoding="utf-8", newline="\n") as handle:
-        for row in rows:
-            handle.write(json.dumps(row, ensure_ascii=False) + "\n")
+def test_cases(test: list) -> dict:
+    return test_suite("expert-neo4j", "Held-out text-to-Cypher cases (new graph schemas or new phrasings), "
+                      "scored by execution in an embedded Cypher engine (ladybug), else by exact structure",
+                      test, test_case, engine="ladybug (Kuzu dialect setup)")
 
 
 def write_all(out: Path, seed: int, engine_check: bool = True) -> dict:
     splits = build_splits(seed, engine_check)
-    for name, rows in splits.items():
-        write_jsonl(out / "data" / f"{name}.jsonl", rows)
-    cases = out / "tests" / "test_cases.json"
-    cases.parent.mkdir(parents=True, exist_ok=True)
-    cases.write_text(json.dumps(test_cases(splits["test"]), indent=2, ensure_ascii=False) + "\n",
-                     encoding="utf-8")
-    return {name: len(rows) for name, rows in splits.items()}
+    return write_dataset(out, splits, test_cases(splits["test"]))
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--seed", type=int, default=1234)
-    parser.add_argument("--out", type=Path, default=HERE, help="folder that receives data/ and tests/")
-    parser.add_argument("--skip-engine-check", action="store_true",
-                        help="do not run the test references in ladybug")
-    args = parser.parse_args()
-    counts = write_all(args.out, args.seed, engine_check=not args.skip_engine_check)
-    print(f"wrote {counts} to {args.out}")
+    args = parse_args(__doc__, HERE, ("--skip-engine-check", "do not run the test references in ladybug"))
+    report(write_all(args.out, args.seed, engine_check=not args.skip_engine_check), args.out)
 
 
 if __name__ == "__main__":

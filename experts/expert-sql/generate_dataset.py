@@ -26,29 +26,48 @@ steps, half the epochs) gave no measurable gain (73.8%), so the split stays at 3
 
 from __future__ import annotations
 
-import argparse
-import json
 import random
 import sqlite3
+import sys
 from collections.abc import Callable
 from contextlib import closing
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-SIZES = {"train": 3000, "valid": 200, "test": 160}
-TEST_CASES = 16
+if str(HERE.parent) not in sys.path:
+    sys.path.insert(0, str(HERE.parent))  # experts/: the generators' shared code is experts/_common/
 
-PEOPLE = ("Alice Bruno Chen Dara Elena Farid Grace Hugo Ines Jonas Kara Liam Maya Nils Olga Pedro Quinn Rosa "
-          "Sami Tara Uma Victor Wen Ximena Yusuf Zoe Amir Bianca Carlos Dmitri Eva Felix Gita Hana Ivan "
-          "Julia Kenji Lena Marco Nadia Omar Priya Rafael Sofia Tomas Ulla Vera Wanda Yara Zane").split()
-CITIES = ("Paris Lisbon Oslo Tokyo Lima Cairo Berlin Madrid Rome Dublin Austin Denver Boston Seoul Delhi "
-          "Nairobi Quito Porto Vienna Prague Zurich Milan Osaka Perth Sydney Toronto Chicago Houston Munich "
-          "Warsaw").split()
-COUNTRIES = ("France Japan Peru Egypt Germany Spain Italy Ireland Canada Brazil India Kenya Chile Norway "
-             "Poland Mexico Greece Sweden Austria Portugal").split()
-WORDS = ("Nova Atlas Cedar Summit Harbor Maple Orion Falcon Willow Aurora Granite Silver Coral Meadow Beacon "
-         "Pioneer Crescent Ember Lotus Raven Sterling Tundra Vista Zenith").split()
+from _common.generator import (
+    CITIES,
+    COUNTRIES,
+    COURSE_TITLES,
+    DIRECTIONS,
+    OPS,
+    PEOPLE,
+    PRODUCT_NAMES,
+    TEAM_NAMES,
+    WORDS,
+    Example,
+    assert_no_overlap,
+    attribute_values,
+    draw_splits,
+    fresh_word,
+    literal,
+    made_up_word,
+    mix_in_renamed,
+    named,
+    num,
+    parse_args,
+    pick_question,
+    report,
+    test_suite,
+    text,
+    unique_examples,
+    write_dataset,
+)
+from _common.generator import Attribute as Column
+
 ADJECTIVES = ("Silent Golden Hidden Broken Distant Crimson Frozen Gentle Lonely Secret Burning Quiet Wild "
               "Lucky Empty Bright Hollow Endless Velvet Midnight").split()
 NOUNS = ("River Road Garden Mirror Storm Harbor Forest Letter Island Shadow Bridge Window Ocean Crown Valley "
@@ -57,35 +76,11 @@ GENRES = "drama comedy horror fantasy mystery romance thriller history".split()
 STATUSES = "pending shipped delivered cancelled returned".split()
 ROLES = "engineer analyst manager designer clerk technician".split()
 DEPARTMENTS = "Sales Marketing Finance Legal Research Support Logistics Design Security Operations".split()
-PRODUCT_NAMES = [f"{w} {item}" for w in WORDS[:12] for item in ("Lamp", "Chair", "Kettle")]
 FLIGHT_CODES = [f"{a}{n}" for a in ("AB", "KL", "QF") for n in range(101, 131)]
 RECIPE_NAMES = [f"{a} {b}" for a in ADJECTIVES[:10] for b in ("Soup", "Pie", "Salad")]
 
 def titles() -> list[str]:
     return [f"{adj} {noun}" for adj in ADJECTIVES for noun in NOUNS]
-
-
-def named(pattern: str) -> list[str]:
-    return [pattern.format(w) for w in WORDS]
-
-
-@dataclass(frozen=True)
-class Column:
-    name: str
-    phrase: str
-    kind: str  # "text" or "int"
-    pool: tuple = ()
-    low: int = 0
-    high: int = 0
-    step: int = 1
-
-
-def text(name: str, pool, phrase: str | None = None) -> Column:
-    return Column(name, phrase or name.replace("_", " "), "text", tuple(pool))
-
-
-def num(name: str, low: int, high: int, step: int = 1, phrase: str | None = None) -> Column:
-    return Column(name, phrase or name.replace("_", " "), "int", (), low, high, step)
 
 
 @dataclass(frozen=True)
@@ -143,7 +138,7 @@ DOMAINS = [
     D("players", "player", text("name", PEOPLE), (
         text("position", "goalkeeper defender midfielder forward".split()), text("nationality", COUNTRIES),
         num("age", 17, 40), num("goals", 0, 300), num("height_cm", 160, 210, phrase="height in cm"))),
-    D("teams", "team", text("name", [f"{c} {a}" for c in CITIES[:12] for a in ("Lions", "Comets")]), (
+    D("teams", "team", text("name", TEAM_NAMES), (
         text("league", "north south east west".split()), num("founded_year", 1880, 2020),
         num("stadium_capacity", 5000, 90000, 100))),
     D("departments", "department", text("name", DEPARTMENTS), (
@@ -158,9 +153,7 @@ DOMAINS = [
         num("years_experience", 1, 45), num("salary", 50000, 300000, 1000))),
     D("hospitals", "hospital", text("name", named("{} Hospital")), (
         text("city", CITIES), num("beds", 50, 2000), num("founded_year", 1850, 2020))),
-    D("courses", "course", text("title", [f"{a} {b}" for a in ("Intro to", "Advanced") for b in
-                                           "Algebra Chemistry Poetry Economics Robotics Drawing Statistics "
-                                           "Geology".split()]), (
+    D("courses", "course", text("title", COURSE_TITLES), (
         text("level", "beginner intermediate expert".split()), num("credits", 1, 20),
         num("capacity", 10, 400))),
     D("restaurants", "restaurant", text("name", named("{} Kitchen")), (
@@ -208,12 +201,8 @@ PAIRS = [("departments", "employees"), ("customers", "orders"), ("authors", "boo
          ("artists", "albums"), ("schools", "students"), ("airlines", "flights"), ("hospitals", "doctors")]
 HELD_OUT_TABLES = {"hospitals", "doctors", "museums", "ships", "recipes"}
 
-OPS = [(">", ("greater than", "more than", "above", "over")), ("<", ("less than", "below", "under")),
-       (">=", ("at least", "no less than")), ("<=", ("at most", "no more than")),
-       ("=", ("equal to", "exactly"))]
 AGGS = [("AVG", ("average", "mean")), ("MAX", ("maximum", "highest", "largest")),
         ("MIN", ("minimum", "lowest", "smallest")), ("SUM", ("total", "combined"))]
-DIRECTIONS = [("DESC", ("highest", "largest", "greatest")), ("ASC", ("lowest", "smallest"))]
 ORDER_WORDS = {"ASC": ("in ascending order", "from lowest to highest", "from smallest to largest"),
                "DESC": ("in descending order", "from highest to lowest", "from largest to smallest")}
 NUMBER_WORDS = {2: "two", 3: "three", 4: "four", 5: "five"}
@@ -300,10 +289,6 @@ class Table:
         return f"INSERT INTO {self.name} VALUES {rows};"
 
 
-def literal(value) -> str:
-    return f"'{value}'" if isinstance(value, str) else str(value)
-
-
 def make_table(rng: random.Random, domain: Domain, n_rows: int, parent: Table | None = None) -> Table:
     texts = [c for c in domain.columns if c.kind == "text"]
     ints = [c for c in domain.columns if c.kind == "int"]
@@ -312,20 +297,13 @@ def make_table(rng: random.Random, domain: Domain, n_rows: int, parent: Table | 
     rng.shuffle(columns)
     table = Table(domain, columns, fk=f"{parent.domain.singular}_id" if parent else None)
     keys = rng.sample(domain.key.pool, n_rows)
-    data = {c.name: column_values(rng, c, n_rows) for c in columns}
+    data = {c.name: attribute_values(rng, c, n_rows) for c in columns}
     for i in range(n_rows):
         row = {"id": i + 1, domain.key.name: keys[i], **{c.name: data[c.name][i] for c in columns}}
         if parent:
             row[table.fk] = rng.randint(1, len(parent.rows))
         table.rows.append(row)
     return table
-
-
-def column_values(rng: random.Random, column: Column, n: int) -> list:
-    if column.kind == "int":  # unique, so ORDER BY ... LIMIT never ties
-        return rng.sample(range(column.low, column.high + 1, column.step), n)
-    palette = rng.sample(column.pool, min(len(column.pool), rng.randint(2, 4)))
-    return [rng.choice(palette) for _ in range(n)]
 
 
 def make_schema(rng: random.Random, held_out: bool) -> list:
@@ -534,31 +512,14 @@ def q_join_count(rng, schema):
 INTENTS = {name: globals()[f"q_{name}"] for name in TEMPLATES}
 
 
-@dataclass(frozen=True)
-class Example:
-    intent: str
-    template: int
-    system: str
-    question: str
-    query: str
-    setup: tuple
-
-
 def make_example(rng: random.Random, schema: list, mode: str) -> Example | None:
     """``mode``: "train" uses templates without `*`, "heldout" only templates with `*`, "any" all of them."""
-    intents = [i for i in TEMPLATES if mode != "heldout" or any(t.startswith("*") for t in TEMPLATES[i])]
-    intent = rng.choices(intents, weights=[WEIGHTS[i] for i in intents])[0]
-    made = INTENTS[intent](rng, schema)
+    made = pick_question(rng, TEMPLATES, WEIGHTS, INTENTS, schema, mode)
     if made is None:
         return None
-    slots, query = made
-    choices = [i for i, t in enumerate(TEMPLATES[intent])
-               if mode == "any" or t.startswith("*") == (mode == "heldout")]
-    index = rng.choice(choices)
-    question = TEMPLATES[intent][index].lstrip("*").format(**slots)
     system = "Dialect: sql\nSchema:\n" + "\n".join(t.ddl() for t in schema)
-    setup = tuple([t.ddl() for t in schema] + [t.insert() for t in schema])
-    return Example(intent, index, system, question, query, setup)
+    setup = [t.ddl() for t in schema] + [t.insert() for t in schema]
+    return Example(*made[:2], system, *made[2:], {"setup": setup})
 
 
 def run_query(setup, query: str) -> list:
@@ -573,58 +534,29 @@ def generate(rng: random.Random, count: int, held_out_schema: bool, mode: str, s
     """``count`` examples whose questions are not in ``seen`` (which grows); each query returns rows.
     ``new_schema`` draws each example's schema (default: ``make_schema(rng, held_out_schema)``)."""
     draw = new_schema or (lambda: make_schema(rng, held_out_schema))
-    examples = []
-    while len(examples) < count:
-        example = make_example(rng, draw(), mode)
-        if example is None or example.question in seen:
-            continue
-        result = run_query(example.setup, example.query)
-        assert result and result[0][0] is not None, (example.query, result)
-        seen.add(example.question)
-        examples.append(example)
-    return examples
+    return unique_examples(count, lambda: make_example(rng, draw(), mode), seen, check=assert_returns_rows)
 
 
-def chat_row(example: Example) -> dict:
-    return {"messages": [{"role": "system", "content": example.system},
-                         {"role": "user", "content": example.question},
-                         {"role": "assistant", "content": example.query}]}
+def assert_returns_rows(example: Example) -> None:
+    result = run_query(example.test_fields["setup"], example.answer)
+    assert result and result[0][0] is not None, (example.answer, result)
 
 
-def test_row(example: Example, held_out: str) -> dict:
-    return {**chat_row(example), "metric": "sql_execution", "setup": list(example.setup),
-            "meta": {"intent": example.intent, "template": example.template, "held_out": held_out}}
-
-
-ONSETS = "b c d f g h j k l m n p r s t v w z br ch cl cr dr fl gr pl pr sh st str th tr".split()
-VOWELS = "a e i o u a e i o u ai ea io ou".split()
-CODAS = ["", "", "", "", "n", "r", "s", "l", "m", "t", "ck", "nd", "st"]
-RENAMED_SHARE = 0.4  # share of training rows whose tables and columns get made-up names (see renamed_domain)
-
-
-def made_up_word(rng: random.Random) -> str:
-    """Two or three pronounceable syllables from a wide inventory: a tokenizer splits them into varied pieces,
-    so the model practises copying arbitrary names, not a few syllables."""
-    return "".join(rng.choice(ONSETS) + rng.choice(VOWELS) + rng.choice(CODAS) for _ in range(rng.randint(2, 3)))
+# RENAMED_SHARE of the training rows get made-up table and column names (see renamed_domain).
+# A made-up name is never a real table name, nor its singular.
+RESERVED = frozenset(DOMAIN) | {table[:-1] for table in DOMAIN if table.endswith("s")}
 
 
 def renamed_domain(rng: random.Random, domain: Domain, taken: set) -> Domain:
     """The same domain (values, column kinds) under made-up table and column names: copying the names from the
     schema and question is then the only way to get them right, which is what held-out schemas need."""
-    singular = fresh_word(rng, taken)
+    singular = fresh_word(rng, taken, RESERVED)
     used = {"id", domain.key.name}
     columns = []
     for column in domain.columns:
-        name = fresh_word(rng, used) + (f"_{made_up_word(rng)}" if rng.random() < 0.3 else "")
+        name = fresh_word(rng, used, RESERVED) + (f"_{made_up_word(rng)}" if rng.random() < 0.3 else "")
         columns.append(replace(column, name=name, phrase=name.replace("_", " ")))
     return Domain(f"{singular}s", singular, domain.key, tuple(columns))
-
-
-def fresh_word(rng: random.Random, taken: set) -> str:
-    while (word := made_up_word(rng)) in taken or f"{word}s" in DOMAIN or word in DOMAIN:
-        pass
-    taken.add(word)
-    return word
 
 
 def rename_schema(rng: random.Random, schema_rng: random.Random) -> list:
@@ -682,85 +614,45 @@ def rephrase_rows(rng: random.Random, train: list, seen: set) -> None:
 def build_splits(seed: int) -> dict:
     rng = random.Random(seed)
     seen: set = set()
-    train = [chat_row(e) for e in generate(rng, SIZES["train"], False, "train", seen)]
-    valid = [chat_row(e) for e in generate(rng, SIZES["valid"], False, "train", seen)]
-    n_template = SIZES["test"] * 3 // 10
-    test = [test_row(e, "schema") for e in generate(rng, SIZES["test"] - n_template, True, "any", seen)]
-    test += [test_row(e, "template") for e in generate(rng, n_template, False, "heldout", seen)]
-    rng.shuffle(test)
-    renamed_rng = random.Random(f"{seed}-renamed")  # its own stream: valid and test stay as they were
-    renamed = generate_renamed(renamed_rng, int(len(train) * RENAMED_SHARE), seen)
-    for index, example in zip(sorted(renamed_rng.sample(range(len(train)), len(renamed))), renamed):
-        train[index] = chat_row(example)
-    rephrase_rows(random.Random(f"{seed}-rephrased"), train, seen)  # its own stream too
-    assert_no_overlap(train + valid, test)
-    return {"train": train, "valid": valid, "test": test}
-
-
-def assert_no_overlap(training: list, test: list) -> None:
-    def prompt(row: dict) -> str:
-        return row["messages"][1]["content"]
-
-    seen = {prompt(r) for r in training}
-    leaked = [prompt(r) for r in test if prompt(r) in seen]
-    assert not leaked, f"test prompts found in training: {leaked[:3]}"
-    assert len({prompt(r) for r in test}) == len(test), "duplicate test prompts"
+    splits = draw_splits(rng, lambda count, held_out, mode: generate(rng, count, held_out, mode, seen),
+                         "sql_execution")
+    mix_in_renamed(splits["train"], seed, lambda renamed_rng, count: generate_renamed(renamed_rng, count, seen))
+    rephrase_rows(random.Random(f"{seed}-rephrased"), splits["train"], seen)  # its own stream too
+    assert_no_overlap(splits["train"] + splits["valid"], splits["test"])
+    return splits
 
 
 KEYWORDS = ("SELECT", "DISTINCT", "COUNT", "AVG", "MAX", "MIN", "SUM", "FROM", "JOIN", "WHERE", "LIKE",
             "BETWEEN", "GROUP BY", "ORDER BY", "LIMIT")
 
 
-def test_cases(test: list) -> dict:
-    step = len(test) // TEST_CASES
-    cases = []
-    for number, row in enumerate(test[::step][:TEST_CASES], start=1):
-        system, question, query = (m["content"] for m in row["messages"])
-        meta = row["meta"]
-        tables = [w for w in query.replace(",", " ").split() if f"CREATE TABLE {w} (" in system]
-        cases.append({
-            "id": f"sql_{number:03d}", "name": f"{meta['intent']} on {', '.join(dict.fromkeys(tables))}",
-            "prompt": question,
-                      "expected_keywords": [k for k in KEYWORDS if k in query] + list(dict.fromkeys(tables)),
-            "expected_format": "sql",
-            "category": "hard" if meta["held_out"] == "template" or "JOIN" in query else "basic",
-            "system": system, "reference": query, "metric": "sql_execution", "setup": row["setup"],
-        })
+def test_case(number: int, row: dict) -> dict:
+    system, question, query = (m["content"] for m in row["messages"])
+    meta = row["meta"]
+    tables = [w for w in query.replace(",", " ").split() if f"CREATE TABLE {w} (" in system]
     return {
-        "test_suite": "expert-sql-heldout", "version": "1.0.0",
-        "description": "Held-out text-to-SQL cases (new schemas or new phrasings), scored by sqlite "
-                       "execution",
-        "test_cases": cases,
-        "metadata": {"base_model": "builtin:tiny-qwen3", "expert_version": "0.1.0",
-                     "source": "data/test.jsonl (generate_dataset.py)"},
+        "id": f"sql_{number:03d}", "name": f"{meta['intent']} on {', '.join(dict.fromkeys(tables))}",
+        "prompt": question,
+        "expected_keywords": [k for k in KEYWORDS if k in query] + list(dict.fromkeys(tables)),
+        "expected_format": "sql",
+        "category": "hard" if meta["held_out"] == "template" or "JOIN" in query else "basic",
+        "system": system, "reference": query, "metric": "sql_execution", "setup": row["setup"],
     }
 
 
-def write_jsonl(path: Path, rows: list) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("w", encoding="utf-8", newline="\n") as handle:
-        for row in rows:
-            handle.write(json.dumps(row, ensure_ascii=False) + "\n")
+def test_cases(test: list) -> dict:
+    return test_suite("expert-sql", "Held-out text-to-SQL cases (new schemas or new phrasings), scored by "
+                      "sqlite execution", test, test_case)
 
 
 def write_all(out: Path, seed: int) -> dict:
     splits = build_splits(seed)
-    for name, rows in splits.items():
-        write_jsonl(out / "data" / f"{name}.jsonl", rows)
-    cases = out / "tests" / "test_cases.json"
-    cases.parent.mkdir(parents=True, exist_ok=True)
-    cases.write_text(json.dumps(test_cases(splits["test"]), indent=2, ensure_ascii=False) + "\n",
-                     encoding="utf-8")
-    return {name: len(rows) for name, rows in splits.items()}
+    return write_dataset(out, splits, test_cases(splits["test"]))
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--seed", type=int, default=1234)
-    parser.add_argument("--out", type=Path, default=HERE, help="folder that receives data/ and tests/")
-    args = parser.parse_args()
-    counts = write_all(args.out, args.seed)
-    print(f"wrote {counts} to {args.out}")
+    args = parse_args(__doc__, HERE)
+    report(write_all(args.out, args.seed), args.out)
 
 
 if __name__ == "__main__":

@@ -1,0 +1,1 @@
+"""Code the reference experts' dataset generators share (see generator.py)."""
