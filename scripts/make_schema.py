@@ -56,7 +56,41 @@ def correct(schema: dict) -> dict:
         "description": "SHA-256 of every packaged file, written by `expert-cli package`",
         "additionalProperties": {"type": "string", "pattern": HEX64},
     }
+    add_generation(defs)
     return schema
+
+
+GENERATION = {
+    "type": "object",
+    "description": "How `expert-cli dataset generate` made (and can remake) this expert's synthetic rows",
+    "properties": {
+        "task": {"type": "string", "description": "What the rows teach, told to the generating model"},
+        "seeds": {"type": "string", "description": "Seed rows shown to the model (default: training.dataset.path)"},
+        "prompt_template": {"type": "string", "description": "User message with {task}, {examples} and {n}"},
+        "model": {"type": "string"},
+        "base_url": {"type": "string", "description": "OpenAI-compatible API root"},
+        "out": {"type": "string", "description": "Output file, relative to the expert (data/generated.jsonl)"},
+        "temperature": {"type": "number", "minimum": 0, "maximum": 2},
+        "max_tokens": {"type": "integer", "minimum": 1},
+        "concurrency": {"type": "integer", "minimum": 1},
+        "timeout_s": {"type": "number", "exclusiveMinimum": 0},
+        "max_retries": {"type": "integer", "minimum": 0},
+        "examples_per_prompt": {"type": "integer", "minimum": 0},
+        "rows_per_request": {"type": "integer", "minimum": 1},
+        "validators": {"type": "array", "items": {"type": "string", "pattern": "^(sql|cypher|json|[\\w.]+:\\w+)$"},
+                       "description": "sql, cypher, json, or a Python validator as module:function"},
+        "sql_dialect": {"type": "string", "description": "sqlglot dialect the SQL is parsed in (sqlite)"},
+        "near_duplicate_threshold": {"type": "number", "exclusiveMinimum": 0, "maximum": 1},
+    },
+    "additionalProperties": False,
+    "patternProperties": {"^_": {"type": "string"}},
+}
+
+
+def add_generation(defs: dict) -> None:
+    """``training.generation``: the settings of ``expert-cli dataset generate``."""
+    defs["Generation"] = GENERATION
+    defs["Training"]["properties"]["generation"] = {"$ref": "#/definitions/Generation"}
 
 
 def main() -> None:
