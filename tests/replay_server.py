@@ -122,12 +122,18 @@ def _handler(replay: ReplayServer) -> type[BaseHTTPRequestHandler]:
     return Handler
 
 
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        pass  # a client that hung up (a timeout, Ctrl-C) is part of the script, not a failure
+
+
 @contextmanager
 def replay_server(script: list[Step], default: Callable[[int], Step]) -> Iterator[ReplayServer]:
     """Serve ``script`` then ``default(n)`` on an ephemeral 127.0.0.1 port; stopped on exit."""
     replay = ReplayServer(script, default)
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(replay))
-    server.daemon_threads = True
+    server = _Server(("127.0.0.1", 0), _handler(replay))
     thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
     thread.start()
     replay.url = f"http://127.0.0.1:{server.server_address[1]}/v1"

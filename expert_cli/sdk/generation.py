@@ -1,6 +1,6 @@
 """``expert-cli dataset generate``: training rows from any OpenAI-compatible endpoint, gated, appended as they come.
 
-At most ``concurrency`` requests are in flight (threads over one ``httpx.Client``); each reply's rows go through
+At most ``concurrency`` requests are in flight (daemon threads over one ``httpx.Client``); each reply's rows go through
 :class:`~expert_cli.sdk.quality_gates.QualityGates` in this thread, and every accepted row is appended to the
 output and flushed at once, so Ctrl-C or a kill loses nothing accepted. ``<out>.state.json`` (replaced after
 every reply) records the requests made and tokens spent; ``--resume`` counts the rows already in the output,
@@ -11,10 +11,10 @@ request or token budget would be passed; requests in flight finish.
 from __future__ import annotations
 
 import json
+import queue
 import threading
 import time
 from collections import Counter
-from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -173,31 +173,41 @@ def generate_dataset(settings: GenerationSettings, manifest: Manifest,
     budget = RequestBudget(settings.max_requests)
     client = ChatClient(settings.base_url, settings.api_key, timeout_s=settings.timeout_s,
                         max_retries=settings.max_retries, budget=budget, stop=stop)
-    pool = ThreadPoolExecutor(settings.concurrency, thread_name_prefix="generate")
-    pending: set[Future] = set()
+    replies: queue.Queue[Reply] = queue.Queue()
+    in_flight = 0
     started = time.monotonic()
     try:
         with settings.out.open("a", encoding="utf-8") as handle:
             while run.kept < settings.count:
-                while len(pending) < settings.concurrency and run.may_submit(len(pending)):
-                    body = request_body(settings, run.seeds, run.next_index)
-                    pending.add(pool.submit(client.complete, run.next_index, body))
+                while in_flight < settings.concurrency and run.may_submit(in_flight):
+                    _start(client, run.next_index, request_body(settings, run.seeds, run.next_index), replies)
                     run.next_index += 1
-                if not pending:
+                    in_flight += 1
+                if not in_flight:
                     break
-                done, pending = wait(pending, timeout=0.5, return_when=FIRST_COMPLETED)
-                for future in done:
-                    run.take(future.result(), handle)
+                try:
+                    reply = replies.get(timeout=0.5)
+                except queue.Empty:
+                    continue
+                in_flight -= 1
+                run.take(reply, handle)
     finally:
-        stop.set()  # backoff waits end now; requests in flight are cut off by closing the client
-        pool.shutdown(wait=False, cancel_futures=True)
-        client.close()
+        stop.set()  # backoff waits end now; requests still in flight die with their daemon threads
+        if not in_flight:
+            client.close()
     elapsed = time.monotonic() - started
     return GenerationResult(
         out=str(settings.out), count=settings.count, rows=run.kept, new_rows=run.kept - run.kept_before,
         complete=run.kept >= settings.count, stop_reason=run.stop_reason, requests=budget.used,
         replies=run.replies, failed_requests=run.failed, retries=dict(run.retries),
         prompt_tokens=run.prompt_tokens, completion_tokens=run.completion_tokens, elapsed_s=elapsed, gates=run.report)
+
+
+def _start(client: ChatClient, index: int, body: dict[str, Any], replies: queue.Queue) -> None:
+    """One request on a daemon thread (Ctrl-C must not wait for a slow endpoint); its reply goes to ``replies``."""
+    thread = threading.Thread(target=lambda: replies.put(client.complete(index, body)), daemon=True,
+                              name=f"generate-{index}")
+    thread.start()
 
 
 def _prepare_output(out: Path, resume: bool) -> int:

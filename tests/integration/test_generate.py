@@ -76,3 +76,28 @@ def test_a_killed_run_resumes_to_its_count_without_losing_or_repeating_rows(cli,
     assert rows[:len(kept_before)] == kept_before and len(rows) == len(set(rows)) == 6
     assert json.loads(result.stdout)["new_rows"] == 6 - len(kept_before)
     assert len(server.records) - requests_before == 6 - len(kept_before)  # no request repeated for kept rows
+
+
+def test_ctrl_c_exits_at_once_keeping_every_accepted_row(tmp_path: Path):
+    expert = make_sql_expert(tmp_path / "expert-sql")
+    out = expert / "data" / "generated.jsonl"
+    with replay_server([], lambda n: slow(0.3 if n < 2 else 30, json.dumps(sql_row(n)))) as server:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "expert_cli", "dataset", "generate", str(expert), "--count", "10", "--base-url",
+             server.url, "--model", "m", "--concurrency", "4"], cwd=REPO, env={**os.environ, "EXPERT_NO_PROGRESS": "1"},
+            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        try:
+            deadline = time.monotonic() + 60
+            while time.monotonic() < deadline and not (out.exists() and len(out.read_text().splitlines()) >= 2):
+                time.sleep(0.05)
+            time.sleep(0.3)  # the other requests are now waiting on a 30 s answer
+            interrupted = time.monotonic()
+            process.send_signal(signal.SIGINT)
+            code = process.wait(timeout=20)
+            waited = time.monotonic() - interrupted
+        finally:
+            process.kill()
+            process.wait(timeout=10)
+    assert code == 130 and waited < 5 and "error: interrupted" in process.stderr.read()
+    assert [json.loads(line) for line in out.read_text().splitlines()] == [sql_row(0), sql_row(1)]
+    assert json.loads(out.with_name("generated.jsonl.state.json").read_text())["rows"] == 2
