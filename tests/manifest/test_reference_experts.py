@@ -188,7 +188,7 @@ def test_manifest_loads_and_points_at_existing_files(name):
 
     manifest = load_manifest(REPO / "experts" / name)
     assert (manifest.name, manifest.version, manifest.schema_version) == (name, "0.1.0", "2.0")
-    assert [b.name for b in manifest.base_models] == ["Qwen/Qwen3-0.6B", "builtin:tiny-qwen3"]
+    assert [b.name for b in manifest.base_models] == ["Qwen/Qwen3-0.6B", "builtin:tiny-qwen3", "smollm2-135m"]
     tiny = manifest.base_model("builtin:tiny-qwen3")
     assert tiny.adapters[0].type == "lora" and len(tiny.adapters[0].target_modules) == 7
     assert manifest.base_model("Qwen/Qwen3-0.6B").quantization == "int4"
