@@ -21,7 +21,7 @@ Rules, in order:
    ``]->(:``; see ``notation``). Common words alone never route.
 3. ``selection`` chooses: a candidate needs strong evidence and a score of 1.25 (2.0 for a question). A
    knowledge question ("What is a CTE?", not "Which customers ...?") is one signal among the others: it
-   costs 4.0 unless the prompt holds task evidence for the candidate (a schema or code of its domain, a
+   costs 6.0 unless the prompt holds task evidence for the candidate (a schema or code of its domain, a
    task phrase, its keywords written as code), so "How many orders ...? Table orders(id, ...)" goes to the
    SQL expert and "What are the advantages of SQL?" to the base. Notation alone never beats another
    expert's words; a prompt that names a lexicon domain no loaded expert covers ("an Elasticsearch query"

@@ -30,7 +30,7 @@ from expert_cli.routing.scores import Scored
 
 MIN_SCORE = 1.25
 QUESTION_MIN_SCORE = 2.0
-KNOWLEDGE_PENALTY = 4.0  # calibrated on the development part (scripts/data/routing_dev.jsonl)
+KNOWLEDGE_PENALTY = 6.0  # calibrated on the development part: 5-8 score alike there, 4 and below worse
 SECONDARY_SHARE = 0.25
 CHOSEN = "chosen"
 NOT_STRONG = "not chosen: no strong evidence (common words or weak similarity only)"

@@ -86,7 +86,7 @@ def test_route_json_shows_the_threshold_the_penalty_and_the_evidence(six: Router
     assert "a table schema (lexicon pattern)" in sql["reasons"]
     knowledge = six.route("What is a window function in SQL?").to_dict()
     reasons = next(c["reasons"] for c in knowledge["candidates"] if c["name"] == "expert-sql")
-    assert "a knowledge question with no task for it (-4)" in reasons
+    assert "a knowledge question with no task for it (-6)" in reasons
 
 
 def test_the_builtin_lexicon_is_data_with_its_sources():
