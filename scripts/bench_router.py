@@ -323,9 +323,9 @@ def base_model_report(spec: str, parts: dict[str, list[dict[str, Any]]]) -> dict
 
 def base_model_markdown(report: dict[str, Any]) -> list[str]:
     route = report["route"]
-    lines = ["", f"## Base-model semantic score ({report['model']}, {report['device']})", "",
-             f"Fit (embed every expert's texts once): {report['fit_s']} s; a routing decision with it: "
-             f"p50 {route['p50_ms']} ms, p99 {route['p99_ms']} ms (published six).", ""]
+    timing = (f"Fit (embed every expert's texts once): {report['fit_s']} s; a routing decision with it: "
+              f"p50 {route['p50_ms']} ms, p99 {route['p99_ms']} ms (published six).")
+    lines = ["", f"## Base-model semantic score ({report['model']}, {report['device']})", "", timing, ""]
     if report["sets"]:
         lines += ["| expert set | part | router | router + base semantic |", "|---|---|---|---|"]
         for label, parts in report["sets"].items():

@@ -43,20 +43,19 @@ from collections.abc import Callable, Collection, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from expert_cli.manifest.locations import inside
 from expert_cli.core.errors import ExpertError, UsageError
+from expert_cli.manifest.locations import inside
+from expert_cli.routing.domains import DomainIndex
 from expert_cli.routing.features import (
     CODE_SHARE_LIMIT,
     WEAK_KINDS,
     Feature,
-    Vocabulary,
     as_handoff,
     compile_features,
-    name_terms,
     shared_weight,
 )
 from expert_cli.routing.index import ExemplarIndex, TermIndex
-from expert_cli.routing.lexicon import Lexicon, Pattern, find_patterns, grammar_terms, load_lexicon
+from expert_cli.routing.lexicon import Lexicon, Pattern, grammar_terms, load_lexicon
 from expert_cli.routing.notation import NotationIndex
 from expert_cli.routing.scores import (
     EXEMPLAR_STRONG,
@@ -76,10 +75,8 @@ from expert_cli.routing.selection import (
 from expert_cli.routing.text import (
     content_terms,
     has_task_cue,
-    is_common,
     is_knowledge_question,
     is_question,
-    normalize,
     stems_of,
     tokenize_with_case,
 )
@@ -178,10 +175,7 @@ class Router:
         self._features: list[Feature] = []
         self._strong, self._weak, self._weak_keywords = TermIndex(), TermIndex(), TermIndex()
         self._local = [TermIndex() for _ in self.candidates]
-        self._foreign = TermIndex()  # terms of the lexicon's domains that no candidate inherits
-        self._lexicon = lexicon if lexicon is not None else load_lexicon()
-        self._members: dict[str, list[int]] = {}  # domain -> the candidates that inherit it
-        self._patterns: list[Pattern] = []
+        self._domains = DomainIndex(lexicon if lexicon is not None else load_lexicon())
         self._compile()
         self._exemplars = ExemplarIndex([candidate.exemplars for candidate in self.candidates], EXEMPLAR_STRONG)
         self._notation = NotationIndex([candidate.exemplars for candidate in self.candidates])
@@ -201,7 +195,8 @@ class Router:
         holders: dict[tuple[str, ...], set[int]] = {}
         strong_holders: dict[tuple[str, ...], set[int]] = {}
         for index, candidate in enumerate(self.candidates):
-            vocabulary = self._vocabulary(index, candidate)
+            vocabulary = self._domains.vocabulary(index, candidate.name, candidate.capabilities, candidate.keywords,
+                                                  candidate.tags, candidate.grammar_terms)
             for key, feature in compile_features(index, candidate.name, candidate.description, candidate.keywords,
                                                  candidate.exclude_keywords, candidate.capabilities, vocabulary):
                 compiled.append((key, feature))
@@ -225,40 +220,7 @@ class Router:
                 self._local[feature.candidate].add(key, feature_id)
                 if feature.kind in WEAK_KINDS and shared <= CODE_SHARE_LIMIT:
                     self._weak_keywords.add(key, feature_id)
-        self._patterns = [pattern for domain in self._lexicon.domains if domain.name in self._members
-                          for pattern in domain.patterns]
-        self._foreign_patterns = [pattern for domain in self._lexicon.domains if domain.name not in self._members
-                                  for pattern in domain.patterns]
-        self._in_domain = frozenset(index for members in self._members.values() for index in members)
-        self._foreign_names: list[str] = []
-        for domain in self._lexicon.domains:
-            if domain.name not in self._members:
-                self._foreign_names.append(domain.name)
-                for term in domain.terms:
-                    key = normalize(term)
-                    if key and not is_common(key):
-                        self._foreign.add(key, len(self._foreign_names) - 1)
-
-    def _foreign_domains(self, prompt: str, stems: tuple[str, ...]) -> list[str]:
-        """The domains no loaded expert covers that the prompt names (a term or a pattern), sorted."""
-        names = {self._foreign_names[hit[0]] for hit in self._foreign.matches(stems)} if self._foreign else set()
-        if self._foreign_patterns:
-            names.update(find_patterns(prompt, self._foreign_patterns))
-        return sorted(names)
-
-    def _vocabulary(self, index: int, candidate: RouterCandidate) -> Vocabulary:
-        """The lexicon of the domains this candidate inherits, its grammar's keywords and its tags."""
-        capability_values = [capability.partition(":")[2] or capability for capability in candidate.capabilities]
-        domains = self._lexicon.domains_of(name_terms(candidate.name),
-                                           [*capability_values, *candidate.keywords, *candidate.tags])
-        for domain in domains:
-            self._members.setdefault(domain.name, []).append(index)
-        ignored = self._lexicon.ignored_tags
-        tags = tuple(tag for tag in candidate.tags if tag.lower() not in ignored and not tag[:1].isdigit())
-        return Vocabulary(terms=tuple(term for domain in domains for term in domain.terms),
-                          task_phrases=tuple(phrase for domain in domains for phrase in domain.task_phrases),
-                          support=tuple(word for domain in domains for word in domain.support),
-                          grammar=candidate.grammar_terms, tags=tags)
+        self._domains.finish()
 
     def route(self, prompt: str, among: Collection[str] | None = None) -> RouteDecision:
         """Score the candidates (or those named in ``among``) and choose zero, one or several experts."""
@@ -269,7 +231,7 @@ class Router:
         similarities = self._exemplars.similarities(content_terms(stems), hits) if self._exemplars else {}
         semantic = self._semantic.similarities(prompt) if self._semantic is not None else {}
         notation = self._notation.signatures(prompt) if self._notation else {}
-        structures = self._structures(prompt)
+        structures = self._domains.structures(prompt)
         running = set(hits) | set(notation) | set(structures)
         running.update(index for index, value in similarities.items() if value >= EXEMPLAR_STRONG)
         if self._semantic_decisive:
@@ -281,9 +243,10 @@ class Router:
         scored.sort(key=self._rank)
         question = is_question(prompt, tokens)
         knowledge = question and is_knowledge_question(tokens) and not has_task_cue(tokens)
-        judged = [entry for entry in scored if entry.index in self._in_domain and not entry.named]
-        foreign = self._foreign_domains(prompt, stems) if judged else []
-        chosen, verdicts = choose(scored, question, knowledge, self.max_experts, foreign, self._in_domain)
+        in_domain = self._domains.in_domain
+        judged = any(entry.index in in_domain and not entry.named for entry in scored)
+        foreign = self._domains.foreign(prompt, stems) if judged else []
+        chosen, verdicts = choose(scored, question, knowledge, self.max_experts, foreign, in_domain)
         weights = composition_weights([self.candidates[entry.index].name for entry in chosen],
                                       [entry.score for entry in chosen])
 
@@ -296,16 +259,6 @@ class Router:
 
         return RouteDecision(prompt, list(weights), weights, question, explain, knowledge,
                              QUESTION_MIN_SCORE if question else MIN_SCORE)
-
-    def _structures(self, prompt: str) -> dict[int, list[Pattern]]:
-        """Candidate index -> the lexicon patterns of its domains found in the prompt (a schema, code)."""
-        if not self._patterns:
-            return {}
-        found: dict[int, list[Pattern]] = {}
-        for domain, patterns in find_patterns(prompt, self._patterns).items():
-            for index in self._members.get(domain, ()):
-                found.setdefault(index, []).extend(patterns)
-        return found
 
     def _score(self, index: int, hits: list, stems: tuple[str, ...], capitals: frozenset[int],
                similarities: dict[int, float], semantic: dict[int, float], notation: Sequence[str] = (),

@@ -9,8 +9,8 @@ import pytest
 
 from expert_cli.manifest.exemplars import sample_routing_exemplars
 from expert_cli.manifest.model import load_manifest
-from expert_cli.routing.router import Router, RouterCandidate
 from expert_cli.routing.notation import NotationIndex, notation_runs
+from expert_cli.routing.router import Router, RouterCandidate
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 GRAPH = [f"(:Label{i} {{name: STRING}})\n(:Label{i})-[:REL_{i}]->(:Other)\n\nFind item {i}." for i in range(20)]
