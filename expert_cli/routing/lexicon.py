@@ -3,7 +3,8 @@
 A manifest lists a few keywords; a user names the domain in many more ways (a dialect, a construct, a
 framework, a file kind, a pasted schema). The lexicon holds, per domain, ``anchors`` (the words that tie
 an expert to the domain), ``terms`` (strong, they name the domain), ``support`` (weak), ``task_phrases``
-(plain-English phrasings of the domain's tasks) and ``patterns`` (regular expressions for its code and
+(plain-English phrasings of the domain's tasks) and ``patterns`` (regular expressions, with bounded
+repetitions, for its code and
 schemas, run only on a prompt that contains their ``needs`` text, in any case). See the file's ``about`` and ``sources``.
 
 An expert inherits the domains whose anchors its name contains; an expert whose name names none inherits
@@ -27,6 +28,7 @@ from expert_cli.core.errors import UsageError
 from expert_cli.routing.text import normalize
 
 LEXICON_ENV = "EXPERT_ROUTER_LEXICON"
+MAX_PATTERN_TEXT = 20_000  # patterns look at the start of a prompt: a schema or code comes early
 _LISTS = ("anchors", "terms", "support", "task_phrases")
 
 
@@ -142,6 +144,7 @@ def _pattern(domain: str, item: dict[str, Any]) -> Pattern:
 def find_patterns(prompt: str, patterns: Sequence[Pattern]) -> dict[str, list[Pattern]]:
     """Domain -> its patterns found in ``prompt``."""
     found: dict[str, list[Pattern]] = {}
+    prompt = prompt[:MAX_PATTERN_TEXT]
     lowered = prompt.lower()
     for pattern in patterns:
         if pattern.needs in lowered and pattern.regex.search(prompt):

@@ -128,3 +128,14 @@ def test_grammar_keywords_come_from_the_grammar_beside_the_manifest(tmp_path: Pa
     candidate = RouterCandidate.from_manifest(load_manifest(tmp_path))
     assert candidate.grammar_terms == ("from", "select")
     assert "qwen3" in candidate.tags  # tags are read; the lexicon's ignored_tags keep such words out of routing
+
+
+def test_patterns_stay_fast_on_hostile_prompts(six: Router):
+    import time
+
+    hostile = ["select " * 30_000 + "from", "(:A {" * 20_000, "a-" * 60_000 + "*", '["' * 40_000,
+               "import " * 30_000 + "from", "x(" + "a," * 50_000]
+    started = time.perf_counter()
+    for prompt in hostile:
+        six.route(prompt)
+    assert time.perf_counter() - started < 5.0
