@@ -53,14 +53,16 @@ def _audit(event: str, args: tuple) -> None:
 
 
 sys.addaudithook(_audit)
-ESCAPES = [str(OUTSIDE / "sql.gbnf"), str(OUTSIDE / "prompt.pt"), "../" * 12 + str(OUTSIDE)[1:] + "/sql.gbnf",
-           "weights/" + "../" * 14 + str(OUTSIDE)[1:] + "/adapter_model.safetensors", str(OUTSIDE / "train.jsonl")]
+ESCAPES = [str(OUTSIDE / "sql.gbnf"), str(OUTSIDE / "prompt.pt"), str(OUTSIDE / "train.jsonl"),
+           "../" * 12 + str(OUTSIDE)[1:] + "/sql.gbnf",
+           "weights/" + "../" * 14 + str(OUTSIDE)[1:] + "/adapter_model.safetensors"]
 
 # Raw JSON text a serializer would never write, spliced in where a value goes.
 RAW = ["NaN", "-Infinity", "1" + "0" * 5000, "-" + "9" * 4400, "[" * 3000 + "]" * 3000,
        '{"a":' * 2000 + "1" + "}" * 2000, '"\\ud800"', '"\\udfff tail"', "1e999", '"\\u0000"']
-PLAIN = [5, -1, 0, 2.5, True, False, None, "", " ", "x", "\u00df", "SS", "caf\u0065\u0301", "../../etc/passwd",
-         "/etc/hostname", "C:\\x", "~/x", "a" * 300, [], {}, [5], ["x", 5], {"a": 1}, {"": None}, 10 ** 30]
+PLAIN = [5, -1, 0, 2.5, True, False, None, "", " ", "x", "\u00df", "SS", "caf\u0065\u0301",
+         "../../etc/passwd", "/etc/hostname", "C:\\x", "~/x", "a" * 300, [], {}, [5], ["x", 5], {"a": 1},
+         {"": None}, 10 ** 30]
 PATHS: list[tuple] = [
     (), ("name",), ("version",), ("schema_version",), ("description",), ("author",), ("base_models",),
     ("base_models", 0), ("base_models", 0, "name"), ("base_models", 0, "adapters"),
@@ -68,21 +70,25 @@ PATHS: list[tuple] = [
     ("base_models", 0, "adapters", 0, "r"), ("base_models", 0, "adapters", 0, "target_modules"),
     ("base_models", 0, "adapters", 0, "path"), ("training",), ("training", "config"),
     ("training", "config", "epochs"), ("training", "config", "learning_rate"), ("training", "config", "rank"),
-    ("training", "config", "adapter_type"), ("training", "decoding"), ("training", "decoding", "stop_sequences"),
+    ("training", "config", "adapter_type"), ("training", "decoding"),
+    ("training", "decoding", "stop_sequences"),
     ("training", "decoding", "grammar_file"), ("training", "decoding", "temperature"),
     ("training", "decoding", "max_new_tokens"), ("training", "dataset"), ("training", "dataset", "path"),
     ("training", "packaging_checkpoint"), ("constraints",), ("constraints", "requires"),
-    ("constraints", "requires", 0), ("constraints", "incompatible_with"), ("routing",), ("routing", "keywords"),
+    ("constraints", "requires", 0), ("constraints", "incompatible_with"), ("routing",),
+    ("routing", "keywords"),
     ("routing", "priority"), ("capabilities",), ("soft_prompts",), ("soft_prompts", 0),
     ("soft_prompts", 0, "path"), ("soft_prompts", 0, "tokens"), ("files",), ("integrity",),
     ("integrity", "signature"), ("integrity", "pubkey"), ("quality_metrics",),
 ]
 
-json_leaf = st.one_of(st.sampled_from(PLAIN), st.sampled_from(ESCAPES), st.integers(), st.floats(allow_nan=False, allow_infinity=False),
-                      st.text(max_size=20))
-json_value = st.recursive(json_leaf, lambda inner: st.one_of(st.lists(inner, max_size=3),
-                                                             st.dictionaries(st.text(max_size=5), inner, max_size=3)),
-                          max_leaves=6)
+json_leaf = st.one_of(st.sampled_from(PLAIN), st.sampled_from(ESCAPES), st.integers(),
+                      st.floats(allow_nan=False, allow_infinity=False), st.text(max_size=20))
+json_value = st.recursive(
+    json_leaf,
+    lambda inner: st.one_of(st.lists(inner, max_size=3),
+                            st.dictionaries(st.text(max_size=5), inner, max_size=3)),
+    max_leaves=6)
 FILE_PATHS = [p for p in PATHS if p and p[-1] in ("grammar_file", "path", "packaging_checkpoint")]
 mutation = st.one_of(
     st.tuples(st.sampled_from(PATHS), st.one_of(json_value, st.sampled_from(RAW).map(lambda r: ("RAW", r)))),
@@ -131,6 +137,7 @@ def _state() -> tuple[bytes | None, list[str], list[str]]:
 
 # EXPERT_FUZZ_TALLY=1: count violations instead of failing at the first (to compare two versions of the code).
 TALLY = collections.Counter() if os.environ.get("EXPERT_FUZZ_TALLY") else None
+FIRST: dict[str, str] = {}  # the first message of each kind of violation (tally mode)
 
 
 def run_checked(cli, *args: Any, report_ok: bool = False) -> Any:
@@ -149,13 +156,16 @@ def run_checked(cli, *args: Any, report_ok: bool = False) -> Any:
         if TALLY is None:
             raise AssertionError(message)
         TALLY[violation] += 1
+        FIRST.setdefault(violation, message)
     return result
 
 
-def _violations(result: Any, args: tuple, report_ok: bool, before: Any, outside: list[str]) -> Iterator[tuple[str, str]]:
+def _violations(result: Any, args: tuple, report_ok: bool, before: Any,
+                outside: list[str]) -> Iterator[tuple[str, str]]:
     if outside:
         yield "files read outside", f"{args} opened files outside the expert folder: {outside}"
-    if not (result.exception is None or isinstance(result.exception, SystemExit)) or "Traceback" in result.stderr:
+    escaped = not (result.exception is None or isinstance(result.exception, SystemExit))
+    if escaped or "Traceback" in result.stderr:
         yield "tracebacks", f"{args}: {type(result.exception).__name__}: {result.exception}"[:2000]
         return
     if result.exit_code not in (0, 1, 2):
@@ -176,7 +186,8 @@ def report_counts() -> Any:
     target = Path(tempfile.gettempdir()) / "expert-cli-fuzz-counts.json"
     target.write_text(json.dumps(dict(sorted(COUNTS.items())), indent=2))
     print("\nfuzz inputs per command:", dict(sorted(COUNTS.items())), f"(total {sum(COUNTS.values())}); "
-          f"files opened outside an expert folder: {len(OUTSIDE_READS)}", f"; violations: {dict(TALLY or {})}")
+          f"files opened outside an expert folder: {len(OUTSIDE_READS)}",
+          f"; violations: {dict(TALLY or {})}", *FIRST.values())
 
 
 @pytest.fixture(scope="module")
@@ -223,7 +234,7 @@ def _repack(base: Path, out: Path, manifest: bytes, extra: dict[str, bytes] | No
 def test_hostile_manifests_in_a_package(cli, base_package: Path, tmp_path: Path, mutations, signed) -> None:
     with tarfile.open(base_package, "r:gz") as tar:
         document = json.loads(tar.extractfile("manifest.json").read())
-    if signed:  # a signature block, so the signed-manifest paths (canonical form, key, signature) are exercised
+    if signed:  # a signature block: the signed-manifest paths (canonical form, key, signature) run too
         document["integrity"] = {"pubkey": "ed25519:" + "11" * 32, "signature": "00" * 64, "publisher": "P"}
     package = _repack(base_package, _fresh(tmp_path, "p-") / "x.expert", mutate(document, mutations))
     run_checked(cli, "verify", package)
@@ -234,7 +245,8 @@ def test_hostile_manifests_in_a_package(cli, base_package: Path, tmp_path: Path,
 
 # -- archives that are not packages --------------------------------------------------------------------------
 @FUZZ
-@given(data=st.one_of(st.binary(max_size=2000), st.sampled_from([b"", b"\x1f\x8b", b"\x1f\x8b\x08\x00" + b"\x00" * 20])),
+@given(data=st.one_of(st.binary(max_size=2000),
+                      st.sampled_from([b"", b"\x1f\x8b", b"\x1f\x8b\x08\x00" + b"\x00" * 20])),
        cut=st.integers(min_value=0, max_value=4000))
 def test_hostile_package_bytes(cli, base_package: Path, tmp_path: Path, data: bytes, cut: int) -> None:
     folder = _fresh(tmp_path, "b-")
@@ -253,17 +265,14 @@ REGISTRY = {"version": "1.0", "base_models": [], "publisher_keys": {},
             "experts": [{"name": "expert-demo", "versions": [{
                 "version": "0.1.0", "base_model": "builtin:tiny-qwen3", "path": "/nowhere/expert-demo/0.1.0",
                 "source": "file:///nowhere/x.git#v1", "installed_at": "2026-01-01T00:00:00Z", "adapters": [],
-                "capabilities": ["demo"], "dependencies": [], "integrity": {"trust": "trusted", "signed": True,
-                                                                            "pubkey": "ed25519:" + "11" * 32}}]}]}
+                "capabilities": ["demo"], "dependencies": [],
+                "integrity": {"trust": "trusted", "signed": True, "pubkey": "ed25519:" + "11" * 32}}]}]}
+ENTRY = ("experts", 0, "versions", 0)
 REGISTRY_PATHS: list[tuple] = [(), ("version",), ("experts",), ("experts", 0), ("experts", 0, "name"),
-                               ("experts", 0, "versions"), ("experts", 0, "versions", 0),
-                               ("experts", 0, "versions", 0, "version"), ("experts", 0, "versions", 0, "path"),
-                               ("experts", 0, "versions", 0, "source"), ("experts", 0, "versions", 0, "adapters"),
-                               ("experts", 0, "versions", 0, "capabilities"),
-                               ("experts", 0, "versions", 0, "dependencies"),
-                               ("experts", 0, "versions", 0, "integrity"),
-                               ("experts", 0, "versions", 0, "installed_at"), ("base_models",),
-                               ("publisher_keys",), ("publisher_keys", "expert-demo")]
+                               ("experts", 0, "versions"), ENTRY, ("base_models",), ("publisher_keys",),
+                               ("publisher_keys", "expert-demo")] + [
+    ENTRY + (key,) for key in ("version", "path", "source", "adapters", "capabilities", "dependencies",
+                               "integrity", "installed_at")]
 registry_mutation = st.tuples(st.sampled_from(REGISTRY_PATHS),
                               st.one_of(json_value, st.sampled_from(RAW).map(lambda r: ("RAW", r))))
 
@@ -278,13 +287,15 @@ def test_hostile_registries(cli, base_package: Path, tmp_path: Path, mutations) 
     text = mutate(REGISTRY, mutations)
     registry.write_bytes(text.replace(b'"soft_prompts"', b'"_sp"'))
     for args in (("list",), ("list", "-v"), ("list", "--json"), ("uninstall", "demo"), ("verify", "demo"),
-                 ("update", "demo"), ("install", base_package, "--allow-unsigned"), ("uninstall", "demo@0.1.0")):
+                 ("update", "demo"), ("install", base_package, "--allow-unsigned"),
+                 ("uninstall", "demo@0.1.0")):
         run_checked(cli, *args)
 
 
 def test_a_registry_that_is_a_folder(cli, base_package: Path) -> None:
     paths.registry_path().mkdir(parents=True)
-    for args in (("list",), ("uninstall", "demo"), ("install", base_package, "--allow-unsigned"), ("verify", "demo")):
+    for args in (("list",), ("uninstall", "demo"), ("install", base_package, "--allow-unsigned"),
+                 ("verify", "demo")):
         result = run_checked(cli, *args)
         assert result.exit_code == 1
 
@@ -298,7 +309,8 @@ line = st.one_of(st.sampled_from(["{}", "[]", "null", "5", '{"messages": 5}', '{
 
 
 @FUZZ
-@given(lines=st.lists(line, max_size=5), raw=st.binary(max_size=200), suffix=st.sampled_from([".jsonl", ".json"]))
+@given(lines=st.lists(line, max_size=5), raw=st.binary(max_size=200),
+       suffix=st.sampled_from([".jsonl", ".json"]))
 def test_hostile_datasets(cli, tmp_path: Path, lines, raw: bytes, suffix: str) -> None:
     folder = _fresh(tmp_path, "d-")
     text_file = folder / f"rows{suffix}"
@@ -312,9 +324,10 @@ def test_hostile_datasets(cli, tmp_path: Path, lines, raw: bytes, suffix: str) -
 
 # -- key files -------------------------------------------------------------------------------------------
 @FUZZ
-@given(data=st.one_of(st.binary(max_size=300), st.text(max_size=100).map(lambda t: t.encode("utf-8", "surrogatepass")),
-                      st.sampled_from([b"ed25519:" + b"1" * 64, b"ed25519:zz", b"-----BEGIN PRIVATE KEY-----\nxx\n",
-                                       b"\x00" * 32, b"ed25519:" + b"1" * 5000])))
+@given(data=st.one_of(st.binary(max_size=300),
+                      st.text(max_size=100).map(lambda t: t.encode("utf-8", "surrogatepass")),
+                      st.sampled_from([b"ed25519:" + b"1" * 64, b"ed25519:zz", b"\x00" * 32,
+                                       b"-----BEGIN PRIVATE KEY-----\nxx\n", b"ed25519:" + b"1" * 5000])))
 def test_hostile_key_files(cli, base_package: Path, tmp_path: Path, data: bytes) -> None:
     folder = _fresh(tmp_path, "k-")
     key = folder / "k.pub"
@@ -329,7 +342,7 @@ def test_hostile_key_files(cli, base_package: Path, tmp_path: Path, data: bytes)
         stored.unlink()
 
 
-# -- a few through a real process: real stdout/stderr encodings, real exit codes ------------------------------
+# -- a few through a real process: real stdout/stderr encodings, real exit codes --------------------------
 def test_hostile_inputs_in_a_subprocess(base_package: Path, tmp_path: Path, expert_home: Path) -> None:
     import subprocess
     import sys

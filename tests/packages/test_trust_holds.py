@@ -35,12 +35,14 @@ def keys(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
 
 
 @pytest.fixture(scope="module")
-def releases(tiny_adapter: Path, tmp_path_factory: pytest.TempPathFactory, keys: dict[str, Path]) -> dict[str, Path]:
+def releases(tiny_adapter: Path, tmp_path_factory: pytest.TempPathFactory,
+             keys: dict[str, Path]) -> dict[str, Path]:
     """expert-demo 0.1.0 and 0.2.0 signed by alice, 0.1.0 and 0.2.0 signed by mallory, unsigned 0.2.0."""
     root = tmp_path_factory.mktemp("releases")
     out = {}
     for version in ("0.1.0", "0.2.0"):
-        unsigned = build_package(write_expert(root / version, tiny_adapter, version=version), root / f"u-{version}.expert").path
+        folder = write_expert(root / version, tiny_adapter, version=version)
+        unsigned = build_package(folder, root / f"u-{version}.expert").path
         out[f"unsigned-{version}"] = unsigned
         for who, key in keys.items():
             signed = Path(shutil.copyfile(unsigned, root / f"{who}-{version}.expert"))
@@ -56,6 +58,10 @@ def _copy(releases: dict[str, Path], which: str, tmp_path: Path, name: str | Non
 def _state() -> tuple[bytes | None, list[str]]:
     registry = paths.registry_path()
     return (registry.read_bytes() if registry.exists() else None), tree(paths.experts_dir())
+
+
+def _install_unsigned(folder: Path, adapter: Path, name: str) -> None:
+    install_expert(str(build_package(write_expert(folder, adapter, name=name), folder.parent).path), ALLOW)
 
 
 def _trust_both(keys: dict[str, Path]) -> None:
@@ -74,9 +80,11 @@ def test_a_name_is_pinned_to_the_key_that_first_installed_it(releases, keys, tmp
         for which in ("mallory-0.2.0", "mallory-0.1.0"):
             with pytest.raises(SignatureError) as info:
                 install_expert(str(_copy(releases, which, tmp_path)), options)
-            assert "pinned to the publisher key" in info.value.message and "--allow-new-publisher" in info.value.hint
+            assert "pinned to the publisher key" in info.value.message
+            assert "--allow-new-publisher" in info.value.hint
             assert _state() == before
-    result = install_expert(str(_copy(releases, "mallory-0.2.0", tmp_path)), InstallOptions(allow_new_publisher=True))
+    allowed = InstallOptions(allow_new_publisher=True)
+    result = install_expert(str(_copy(releases, "mallory-0.2.0", tmp_path)), allowed)
     assert result.version == "0.2.0" and read_registry().pinned_key("expert-demo") != alice
 
 
@@ -100,7 +108,8 @@ def test_no_downgrade_without_allow_downgrade(releases, keys, tmp_path: Path) ->
     _trust_both(keys)
     install_expert(str(_copy(releases, "alice-0.2.0", tmp_path)))
     before = _state()
-    renamed = _copy(releases, "alice-0.1.0", tmp_path, "expert-demo-tiny-qwen3.v9.9.9.expert")  # the name lies
+    # the file name lies: it is the publisher's signed 0.1.0
+    renamed = _copy(releases, "alice-0.1.0", tmp_path, "expert-demo-tiny-qwen3.v9.9.9.expert")
     with pytest.raises(InstallError) as info:
         install_expert(str(renamed))
     assert "older than the installed `expert-demo@0.2.0`" in info.value.message
@@ -128,8 +137,8 @@ def test_a_registry_from_before_pins_pins_by_its_signed_entries(releases, keys, 
 ])
 def test_a_signed_manifest_naming_a_file_outside_is_refused(tiny_adapter, keys, tmp_path: Path, field, value,
                                                            monkeypatch: pytest.MonkeyPatch) -> None:
-    folder = extract_plain(build_package(write_expert(tmp_path / "e", tiny_adapter), tmp_path / "p.expert").path,
-                           tmp_path / "x")
+    package = build_package(write_expert(tmp_path / "e", tiny_adapter), tmp_path / "p.expert").path
+    folder = extract_plain(package, tmp_path / "x")
     data = json.loads((folder / "manifest.json").read_text())
     if field == "grammar_file":
         data["training"]["decoding"] = {"grammar_file": value}
@@ -160,17 +169,19 @@ def test_an_installed_expert_whose_manifest_leaves_its_folder_is_not_loaded(rele
 
 
 # -- 3. the SDK's package cache applies the same policy ------------------------------------------------
-def test_the_sdk_refuses_unsigned_and_untrusted_packages_unless_allowed(releases, keys, tmp_path: Path) -> None:
+def test_the_sdk_refuses_unsigned_and_untrusted_packages_unless_allowed(releases, keys, tmp_path) -> None:
     unsigned, signed = _copy(releases, "unsigned-0.1.0", tmp_path), _copy(releases, "alice-0.1.0", tmp_path)
     strict = {"allow_unsigned": False, "allow_untrusted": False}
     with pytest.raises(SignatureError, match="is not signed"):
         resolve_expert_source(unsigned, **strict)
     with pytest.raises(SignatureError, match="not in your trusted keys"):
         resolve_expert_source(signed, **strict)
-    assert (resolve_expert_source(unsigned, allow_unsigned=True, allow_untrusted=False) / "manifest.json").is_file()
+    opened = resolve_expert_source(unsigned, allow_unsigned=True, allow_untrusted=False)
+    assert (opened / "manifest.json").is_file()
     with pytest.raises(SignatureError, match="is not signed"):  # the cached copy is not a way around it
         resolve_expert_source(unsigned, **strict)
-    assert (resolve_expert_source(signed, allow_unsigned=False, allow_untrusted=True) / "manifest.json").is_file()
+    opened = resolve_expert_source(signed, allow_unsigned=False, allow_untrusted=True)
+    assert (opened / "manifest.json").is_file()
     add_trusted_key(keys["alice"].with_suffix(".pub"))
     assert (resolve_expert_source(signed, **strict) / "manifest.json").is_file()
 
@@ -214,7 +225,7 @@ def test_a_folder_with_a_symlink_is_refused(tiny_adapter: Path, tmp_path: Path) 
     assert _state() == (None, [])
 
 
-def test_a_folder_reached_through_a_symlinked_subfolder_is_refused(tiny_adapter: Path, tmp_path: Path) -> None:
+def test_a_folder_reached_through_a_symlinked_subfolder_is_refused(tiny_adapter, tmp_path: Path) -> None:
     folder = write_expert(tmp_path / "e", tiny_adapter)
     real = tmp_path / "elsewhere"
     shutil.move(folder / "weights", real)
@@ -226,7 +237,8 @@ def test_a_folder_reached_through_a_symlinked_subfolder_is_refused(tiny_adapter:
 # -- 6. unsigned parts of a signed package -----------------------------------------------------------------
 def test_a_forged_publisher_or_date_breaks_the_signature(releases, keys, tmp_path: Path) -> None:
     add_trusted_key(keys["alice"].with_suffix(".pub"))
-    for field, value in (("publisher", "Trusted Corp"), ("created_at", "2001-01-01T00:00:00Z"), ("note", "x")):
+    forged = (("publisher", "Trusted Corp"), ("created_at", "2001-01-01T00:00:00Z"), ("note", "x"))
+    for field, value in forged:
         folder = extract_plain(releases["alice-0.1.0"], tmp_path / field)
         data = json.loads((folder / "manifest.json").read_text())
         data["integrity"][field] = value
@@ -245,7 +257,7 @@ def test_the_integrity_files_copy_must_match(releases, keys, tmp_path: Path) -> 
         verify_target(str(repack(folder, tmp_path / "f.expert")))
 
 
-def test_a_member_not_in_the_files_map_is_refused_even_an_empty_folder(releases, keys, tmp_path: Path) -> None:
+def test_a_member_not_in_the_files_map_is_refused_even_an_empty_folder(releases, keys, tmp_path) -> None:
     add_trusted_key(keys["alice"].with_suffix(".pub"))
     package = _copy(releases, "alice-0.1.0", tmp_path)
     with tarfile.open(package, "r:gz") as tar:
@@ -266,7 +278,7 @@ def test_a_member_not_in_the_files_map_is_refused_even_an_empty_folder(releases,
 # -- 7. names without the expert- prefix -------------------------------------------------------------------
 @pytest.mark.parametrize("spec", ["sql", "sql@0.1.0", "expert-sql"])
 def test_a_name_without_the_prefix_can_be_managed(tiny_adapter: Path, tmp_path: Path, spec: str) -> None:
-    install_expert(str(build_package(write_expert(tmp_path / "e", tiny_adapter, name="sql"), tmp_path).path), ALLOW)
+    _install_unsigned(tmp_path / "e", tiny_adapter, "sql")
     assert verify_target(spec, allow_unsigned=True).target == "sql@0.1.0"
     assert uninstall_expert(spec).removed[0]["name"] == "sql"
     assert read_registry().experts() == [] and tree(paths.experts_dir()) == []
@@ -274,7 +286,7 @@ def test_a_name_without_the_prefix_can_be_managed(tiny_adapter: Path, tmp_path: 
 
 def test_the_exact_name_wins_over_the_short_form(tiny_adapter: Path, tmp_path: Path) -> None:
     for name in ("sql", "expert-sql"):
-        install_expert(str(build_package(write_expert(tmp_path / name, tiny_adapter, name=name), tmp_path).path), ALLOW)
+        _install_unsigned(tmp_path / name, tiny_adapter, name)
     assert uninstall_expert("sql").removed[0]["name"] == "sql"
     assert [e.name for e in read_registry().experts()] == ["expert-sql"]
 
@@ -282,7 +294,7 @@ def test_the_exact_name_wins_over_the_short_form(tiny_adapter: Path, tmp_path: P
 # -- 8. a registry entry pointing at another expert's folder -------------------------------------------------
 def test_uninstall_deletes_only_its_own_layout_folder(tiny_adapter: Path, tmp_path: Path) -> None:
     for name in ("expert-a", "expert-b"):
-        install_expert(str(build_package(write_expert(tmp_path / name, tiny_adapter, name=name), tmp_path).path), ALLOW)
+        _install_unsigned(tmp_path / name, tiny_adapter, name)
     document = json.loads(paths.registry_path().read_text())
     b_folder = str(paths.install_dir("expert-b", "0.1.0"))
     document["experts"][0]["versions"][0]["path"] = b_folder  # expert-a's entry names B's folder
@@ -294,9 +306,10 @@ def test_uninstall_deletes_only_its_own_layout_folder(tiny_adapter: Path, tmp_pa
 
 
 def test_uninstall_of_a_dot_dot_name_deletes_nothing(tiny_adapter: Path, tmp_path: Path) -> None:
-    install_expert(str(build_package(write_expert(tmp_path / "a", tiny_adapter, name="expert-a"), tmp_path).path), ALLOW)
+    _install_unsigned(tmp_path / "a", tiny_adapter, "expert-a")
     document = json.loads(paths.registry_path().read_text())
-    document["experts"].append({"name": "..", "versions": [{"version": "..", "path": str(paths.expert_home())}]})
+    dot_dot = {"version": "..", "path": str(paths.expert_home())}
+    document["experts"].append({"name": "..", "versions": [dot_dot]})
     paths.registry_path().write_text(json.dumps(document))
     with pytest.raises(ExpertError):  # `..` is not an expert name
         uninstall_expert("..")
@@ -305,7 +318,8 @@ def test_uninstall_of_a_dot_dot_name_deletes_nothing(tiny_adapter: Path, tmp_pat
 
 # -- 9. secrets and permissions --------------------------------------------------------------------------
 def test_credentials_are_redacted() -> None:
-    assert redact_credentials("cannot clone `https://user:S3CRET@host/x.git`") == "cannot clone `https://host/x.git`"
+    message = "cannot clone `https://user:S3CRET@host/x.git`"
+    assert redact_credentials(message) == "cannot clone `https://host/x.git`"
     assert redact_credentials("git+https://TOKEN@host/x.git@v1") == "git+https://host/x.git@v1"
     assert redact_credentials("ssh://git:pw@host/x.git") == "ssh://git@host/x.git"
     assert redact_credentials("ssh://git@host/x.git") == "ssh://git@host/x.git"
@@ -341,7 +355,7 @@ def test_a_world_writable_trust_store_is_refused(keys) -> None:
         list_trusted_keys()
 
 
-def test_validate_reports_paths_outside_a_folder_and_reads_nothing_there(tiny_adapter: Path, tmp_path: Path) -> None:
+def test_validate_reports_outside_paths_and_reads_nothing_there(tiny_adapter, tmp_path: Path) -> None:
     from expert_cli.manifest.validation import validate_path
 
     outside = tmp_path / "outside"
