@@ -1,4 +1,7 @@
-"""The demo base's pretraining corpus (scripts/demo_base): deterministic, open-vocabulary, no NL-to-SQL pairs."""
+"""The demo base's pretraining corpus (scripts/demo_base): deterministic, open-vocabulary, no NL-to-SQL pairs.
+
+`demo_base` is loaded from scripts/demo_base by file path in this folder's conftest.py.
+"""
 
 from __future__ import annotations
 
@@ -9,9 +12,6 @@ import sys
 from pathlib import Path
 
 import pytest
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "scripts"))
-
 from demo_base.chats import code_task, sql_schema_chat
 from demo_base.corpus import Corpus
 from demo_base.names import EXCLUDED, NamePool, phrase
