@@ -211,9 +211,11 @@ def _check_entry_fields(path: Path, name: str, data: dict[str, Any]) -> None:
     for key in ("base_model", "path", "source", "installed_at"):
         if data.get(key) is not None and not isinstance(data[key], str):
             raise _corrupt(path, f"`{key}` of `{name}@{data['version']}` must be a string")
-    for key in ("adapters", "capabilities", "dependencies"):
-        if data.get(key) is not None and not isinstance(data[key], list):
-            raise _corrupt(path, f"`{key}` of `{name}@{data['version']}` must be a list")
+    for key, kind in (("adapters", dict), ("capabilities", str), ("dependencies", dict)):
+        value = data.get(key)
+        if value is not None and not (isinstance(value, list) and all(isinstance(v, kind) for v in value)):
+            what = "strings" if kind is str else "objects"
+            raise _corrupt(path, f"`{key}` of `{name}@{data['version']}` must be a list of {what}")
 
 
 def _corrupt(path: Path, detail: str) -> RegistryError:

@@ -197,6 +197,14 @@ CORRUPT = {
     "adapters-not-a-list": '{"experts": [{"name": "expert-sql", "versions": [{"version": "0.3.0", "adapters": "x"}]}]}',
     "path-not-a-string": '{"experts": [{"name": "expert-sql", "versions": [{"version": "0.3.0", "path": ["a"]}]}]}',
     "version-missing": '{"experts": [{"name": "expert-sql", "versions": [{"path": "/p"}]}]}',
+    # found by the fuzz suite (tests/fuzz): each crashed `list`, `list -v` or `uninstall` with a traceback
+    "capability-not-a-string": '{"experts": [{"name": "e", "versions": [{"version": "1.0.0", "capabilities": [5]}]}]}',
+    "dependency-not-an-object": '{"experts": [{"name": "e", "versions": [{"version": "1.0.0", "dependencies": [5]}]}]}',
+    "huge-integer": '{"experts": [], "version": ' + "9" * 5000 + "}",
+    "nan": '{"experts": [{"name": "e", "versions": [{"version": NaN}]}]}',
+    "deep-nesting": '{"experts": ' + "[" * 5000 + "]" * 5000 + "}",
+    "lone-surrogate": '{"experts": [{"name": "\\ud800", "versions": [{"version": "1.0.0"}]}]}',
+    "publisher-keys-not-strings": '{"experts": [], "publisher_keys": {"e": 5}}',
 }
 
 
