@@ -45,7 +45,6 @@ ROLES = ("system", "user", "assistant")
 LEGACY_TEMPLATES = frozenset({"chatml", "qwen"})
 LLAMA_TEMPLATES = frozenset({"llama", "llama2"})
 NATIVE_TEMPLATES = frozenset({"qwen3"})
-KNOWN_TEMPLATES = NATIVE_TEMPLATES | LEGACY_TEMPLATES | LLAMA_TEMPLATES | {"alpaca"}
 
 # (dialect, substrings) checked in this order over all capabilities, as the original does.
 _DIALECT_RULES: tuple[tuple[str, tuple[str, ...]], ...] = (

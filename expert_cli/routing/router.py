@@ -142,10 +142,6 @@ class RouteDecision:
     def candidates(self) -> list[dict[str, Any]]:
         return self.explain() if self.explain is not None else []
 
-    @property
-    def uses_base(self) -> bool:
-        return not self.experts
-
     def to_dict(self) -> dict[str, Any]:
         return {
             "prompt": self.prompt,

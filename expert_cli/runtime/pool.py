@@ -213,9 +213,6 @@ class BasePool:
         if idle:
             self.release(base)
 
-    def bases(self) -> list[LoadedBase]:
-        return list(self._bases.values())
-
     def release(self, base: LoadedBase) -> None:
         """Forget a base (its memory goes when the last reference does)."""
         with self._lock:

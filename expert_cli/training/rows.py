@@ -30,10 +30,6 @@ class DatasetSource:
     split: str | None = None
     config: str | None = None
 
-    @property
-    def is_hf(self) -> bool:
-        return self.hf_id is not None
-
 
 @dataclass(frozen=True)
 class SourceProblem:
