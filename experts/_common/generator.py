@@ -109,7 +109,7 @@ def usable(phrasing: str, mode: str) -> bool:
 def pick_question(rng: random.Random, templates: dict, weights: dict, intents: dict, schema,
                   mode: str) -> tuple[str, int, str, str] | None:
     """(intent, template index, question, query): an intent drawn by weight, its query and slots built on
-    ``schema`` by ``intents[intent]``, and a template usable in ``mode``; None when the schema cannot serve."""
+    ``schema`` by ``intents[intent]``, and a template usable in ``mode``; None when the schema can't serve."""
     names = [i for i in templates if mode != "heldout" or any(usable(t, mode) for t in templates[i])]
     intent = rng.choices(names, weights=[weights[i] for i in names])[0]
     made = intents[intent](rng, schema)
@@ -127,7 +127,7 @@ class Example:
     system: str
     prompt: str
     answer: str
-    test_fields: dict = field(default_factory=dict)  # what a test row carries to be scored: setup, json_schema
+    test_fields: dict = field(default_factory=dict)  # what a test row needs to be scored: setup, json_schema
 
 
 def chat_row(example: Example) -> dict:
@@ -196,7 +196,8 @@ def test_suite(expert: str, description: str, test: list, make_case: Callable[[i
     step = len(test) // TEST_CASES
     cases = [make_case(number, row) for number, row in enumerate(test[::step][:TEST_CASES], start=1)]
     return {
-        "test_suite": f"{expert}-heldout", "version": "1.0.0", "description": description, "test_cases": cases,
+        "test_suite": f"{expert}-heldout", "version": "1.0.0", "description": description,
+        "test_cases": cases,
         "metadata": {"base_model": "builtin:tiny-qwen3", "expert_version": "0.1.0",
                      "source": "data/test.jsonl (generate_dataset.py)", **metadata},
     }
@@ -210,7 +211,7 @@ def write_jsonl(path: Path, rows: list) -> None:
 
 
 def write_dataset(out: Path, splits: dict, suite: dict) -> dict:
-    """Write `data/<split>.jsonl` and `tests/test_cases.json` under ``out``; returns the row count per split."""
+    """Write `data/<split>.jsonl` and `tests/test_cases.json` under ``out``; returns the rows per split."""
     for name, rows in splits.items():
         write_jsonl(out / "data" / f"{name}.jsonl", rows)
     cases = out / "tests" / "test_cases.json"

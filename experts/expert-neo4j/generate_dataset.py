@@ -608,7 +608,7 @@ def build_splits(seed: int, engine_check: bool = True) -> dict:
     seen: set = set()
     splits = draw_splits(rng, lambda count, held_out, mode: generate(rng, count, held_out, mode, seen),
                          "cypher_execution")
-    mix_in_renamed(splits["train"], seed, lambda renamed_rng, count: generate_renamed(renamed_rng, count, seen))
+    mix_in_renamed(splits["train"], seed, lambda stream, count: generate_renamed(stream, count, seen))
     assert_no_overlap(splits["train"] + splits["valid"], splits["test"])
     if engine_check:
         check_with_engine(splits["test"])

@@ -616,7 +616,7 @@ def build_splits(seed: int) -> dict:
     seen: set = set()
     splits = draw_splits(rng, lambda count, held_out, mode: generate(rng, count, held_out, mode, seen),
                          "sql_execution")
-    mix_in_renamed(splits["train"], seed, lambda renamed_rng, count: generate_renamed(renamed_rng, count, seen))
+    mix_in_renamed(splits["train"], seed, lambda stream, count: generate_renamed(stream, count, seen))
     rephrase_rows(random.Random(f"{seed}-rephrased"), splits["train"], seen)  # its own stream too
     assert_no_overlap(splits["train"] + splits["valid"], splits["test"])
     return splits
