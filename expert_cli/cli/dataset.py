@@ -1,4 +1,5 @@
-"""``expert-cli dataset validate|stats``: check every row of a training dataset, or describe it."""
+"""``expert-cli dataset validate|stats``: check every row of a training dataset, or describe it (``generate``,
+``check`` and ``dedupe`` live in :mod:`expert_cli.cli.dataset_generate`)."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ import typer
 from expert_cli.cli._app import print_json
 from expert_cli.core.errors import ExitCode
 
-HELP = "Check and describe training datasets."
+HELP = "Generate, check and describe training datasets."
 
 
 TARGET_HELP = "A dataset file (.jsonl/.json/.csv/.parquet), a Hugging Face id, or an expert folder / manifest."
