@@ -120,6 +120,9 @@ class QualityGates:
         return example, rejection
 
     def _parse(self, row: Any, location: str) -> tuple[Example, None] | tuple[None, str]:
+        if isinstance(row, str):
+            text = " ".join(row.split())
+            return None, f"not a JSON row: `{text[:80]}{'...' if len(text) > 80 else ''}`"
         if not isinstance(row, dict):
             return None, f"each row must be a JSON object, not {type(row).__name__}"
         fmt = detect_format(row, self.settings.mapping)

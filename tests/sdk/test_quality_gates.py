@@ -38,7 +38,8 @@ def test_the_parse_gate_uses_the_training_parser_and_the_experts_format():
     gates = gates_for()
     assert verdict(gates, sql_row(1)) is None
     assert verdict(gates, {"foo": 1}) == "format"
-    assert verdict(gates, "SELECT 1") == "format"  # a reply line that is not a JSON object
+    _, rejection = gates.check("SELECT 1\n FROM t", "reply:1")  # a reply that holds no JSON row
+    assert (rejection.reason, rejection.message) == ("format", "not a JSON row: `SELECT 1 FROM t`")
     no_answer = {"messages": [{"role": "user", "content": "q"}, {"role": "assistant", "content": " "}]}
     assert verdict(gates, no_answer) == "format"
     assert verdict(gates, {"prompt": "q", "completion": "a"}) == "format"  # another format than the expert's
