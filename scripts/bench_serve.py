@@ -1,0 +1,295 @@
+"""Benchmark `expert-cli serve` (continuous batching across experts) against the server users write today.
+
+    .venv/bin/python scripts/bench_serve.py [--model demo|qwen3-shape] [--layers 4] [--experts 4]
+                                            [--clients 1,4,16] [--requests 48] [--max-tokens 32]
+                                            [--rss-requests 2000]
+
+Both servers run as subprocesses on 127.0.0.1 over the same base and the same random LoRA adapters (r=16 on
+every projection), with the same greedy requests spread round-robin over the experts (output lengths fixed
+with `ignore_eos` / `min_new_tokens`):
+
+- ours: `expert-cli serve --all`, streaming; time to first token is the first content chunk;
+- baseline: a Starlette + uvicorn server around one PEFT `PeftModel` holding every adapter, which takes a
+  lock, calls `set_adapter(name)` and `generate` per request (S-LoRA's "PEFT" baseline; the FastAPI version
+  users write differs only in routing sugar); time to first token is the whole latency (no streaming);
+- one at a time: our server with one client, the same request list.
+
+`transformers serve` is not compared: it serves one model, not adapters per request. Writes
+`bench-results/serve.json` and `.md`. Figures depend on the machine: run it alone.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+TARGETS = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
+PROMPTS = ["List the users older than 30.", "Count the orders per customer.", "Which ships are tankers?",
+           "Name the three largest cities.", "What is the capital of France?", "Sort the products by price."]
+
+
+# -- setup ----------------------------------------------------------------------------------------------
+def base_folder(args: argparse.Namespace, root: Path) -> Path:
+    if args.model == "demo":
+        from expert_cli.models.resolve import resolve_base_model
+
+        return resolve_base_model("builtin:tiny-qwen3")
+    from bench_runtime import build_base  # the Qwen3-0.6B-shaped random model bench_runtime uses
+
+    folder = root / "qwen3-shape"
+    build_base(folder, args.layers)
+    return folder
+
+
+def make_expert(base: Path, folder: Path, name: str, seed: int) -> Path:
+    """A random r=16 LoRA on every projection, saved by PEFT, with a manifest around it."""
+    import torch
+    from peft import LoraConfig, get_peft_model
+    from transformers import AutoModelForCausalLM
+
+    torch.manual_seed(seed)
+    model = AutoModelForCausalLM.from_pretrained(base)
+    peft_model = get_peft_model(model, LoraConfig(r=16, lora_alpha=32, target_modules=TARGETS,
+                                                  init_lora_weights=False))
+    for parameter in peft_model.parameters():
+        if parameter.requires_grad:
+            parameter.data.mul_(0.2)  # random but gentle: answers stay text-like
+    peft_model.save_pretrained(folder)
+    manifest = {"name": name, "version": "0.1.0", "schema_version": "2.0", "description": f"bench {name}",
+                "base_models": [{"name": str(base), "prompt_template": "qwen3",
+                                 "adapters": [{"type": "lora", "target_modules": TARGETS, "r": 16, "alpha": 32}]}],
+                "capabilities": ["bench"], "training": {"decoding": {"temperature": 0}}}
+    (folder / "manifest.json").write_text(json.dumps(manifest), encoding="utf-8")
+    return folder
+
+
+def install_all(folders: list[Path], home: Path) -> None:
+    os.environ["EXPERT_HOME"] = str(home)
+    from expert_cli.sdk.packages import install_expert, install_options
+
+    for folder in folders:
+        install_expert(str(folder), install_options(allow_unsigned=True))
+
+
+# -- servers ----------------------------------------------------------------------------------------------
+class Process:
+    def __init__(self, argv: list[str], env: dict[str, str]) -> None:
+        self.process = subprocess.Popen(argv, cwd=ROOT, env={**os.environ, **env}, stdout=subprocess.DEVNULL,
+                                        stderr=subprocess.PIPE, text=True)
+        self.lines: list[str] = []
+        threading.Thread(target=lambda: self.lines.extend(iter(self.process.stderr.readline, "")),
+                         daemon=True).start()
+
+    def url(self, timeout: float = 600) -> str:
+        import httpx
+
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline and self.process.poll() is None:
+            url = next((line.split()[-1] for line in self.lines if line.startswith("serving on ")), None)
+            if url:
+                try:
+                    if httpx.get(f"{url}/health", timeout=5).status_code == 200:
+                        return url
+                except httpx.HTTPError:
+                    pass
+            time.sleep(0.2)
+        raise SystemExit("a server did not start:\n" + "".join(self.lines[-20:]))
+
+    def rss(self) -> int:
+        with open(f"/proc/{self.process.pid}/status") as handle:
+            return next(int(line.split()[1]) * 1024 for line in handle if line.startswith("VmRSS"))
+
+    def stop(self) -> None:
+        self.process.terminate()
+        try:
+            self.process.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+
+
+def peft_server(base: str, adapters: list[str]) -> None:
+    """The baseline: one PeftModel, a lock, set_adapter + generate per request."""
+    import socket
+
+    import torch
+    import uvicorn
+    from peft import PeftModel
+    from starlette.applications import Starlette
+    from starlette.responses import JSONResponse
+    from starlette.routing import Route
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    torch.set_num_threads(os.cpu_count() or 1)
+    tokenizer = AutoTokenizer.from_pretrained(base)
+    model = PeftModel.from_pretrained(AutoModelForCausalLM.from_pretrained(base), adapters[0],
+                                      adapter_name=Path(adapters[0]).name)
+    for path in adapters[1:]:
+        model.load_adapter(path, adapter_name=Path(path).name)
+    model.eval()
+    lock = threading.Lock()
+
+    def answer(body: dict[str, Any]) -> dict[str, Any]:
+        text = tokenizer.apply_chat_template(body["messages"], tokenize=False, add_generation_prompt=True)
+        ids = tokenizer(text, return_tensors="pt")
+        with lock, torch.inference_mode():
+            model.set_adapter(body["model"])
+            out = model.generate(**ids, max_new_tokens=body["max_tokens"], min_new_tokens=body["max_tokens"],
+                                 do_sample=False, pad_token_id=tokenizer.pad_token_id or tokenizer.eos_token_id)
+        new = out[0, ids["input_ids"].shape[1]:]
+        return {"choices": [{"message": {"content": tokenizer.decode(new, skip_special_tokens=True)}}],
+                "usage": {"completion_tokens": int(new.shape[0])}}
+
+    async def chat(request: Any) -> Any:
+        import asyncio
+
+        return JSONResponse(await asyncio.to_thread(answer, await request.json()))
+
+    async def health(request: Any) -> Any:
+        return JSONResponse({"status": "ok"})
+
+    app = Starlette(routes=[Route("/v1/chat/completions", chat, methods=["POST"]), Route("/health", health)])
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    print(f"serving on http://127.0.0.1:{sock.getsockname()[1]}", file=sys.stderr, flush=True)
+    uvicorn.Server(uvicorn.Config(app, log_level="warning")).run(sockets=[sock])
+
+
+# -- load -------------------------------------------------------------------------------------------------
+def one_request(url: str, model: str, prompt: str, max_tokens: int, stream: bool) -> dict[str, float]:
+    import httpx
+
+    body = {"model": model, "messages": [{"role": "user", "content": prompt}], "max_tokens": max_tokens,
+            "temperature": 0, "ignore_eos": True}
+    started = time.perf_counter()
+    if not stream:
+        response = httpx.post(f"{url}/v1/chat/completions", json=body, timeout=600)
+        response.raise_for_status()
+        seconds = time.perf_counter() - started
+        return {"ttft": seconds, "latency": seconds, "tokens": response.json()["usage"]["completion_tokens"]}
+    first, tokens = None, 0
+    body |= {"stream": True, "stream_options": {"include_usage": True}}
+    with httpx.stream("POST", f"{url}/v1/chat/completions", json=body, timeout=600) as response:
+        response.raise_for_status()
+        for line in response.iter_lines():
+            if not line.startswith("data: ") or line == "data: [DONE]":
+                continue
+            event = json.loads(line[6:])
+            if first is None and any((c.get("delta") or {}).get("content") for c in event.get("choices", [])):
+                first = time.perf_counter() - started
+            if event.get("usage"):
+                tokens = event["usage"]["completion_tokens"]
+    latency = time.perf_counter() - started
+    return {"ttft": first if first is not None else latency, "latency": latency, "tokens": tokens}
+
+
+def load(url: str, experts: list[str], clients: int, requests: int, max_tokens: int, stream: bool,
+         ) -> dict[str, float]:
+    jobs = [(experts[i % len(experts)], PROMPTS[i % len(PROMPTS)]) for i in range(requests)]
+    started = time.perf_counter()
+    with ThreadPoolExecutor(clients) as pool:
+        results = list(pool.map(lambda job: one_request(url, job[0], job[1], max_tokens, stream), jobs))
+    wall = time.perf_counter() - started
+    ttft = sorted(r["ttft"] for r in results)
+    latency = sorted(r["latency"] for r in results)
+    return {"clients": clients, "requests": requests, "wall_s": round(wall, 3),
+            "tokens_per_s": round(sum(r["tokens"] for r in results) / wall, 2),
+            "ttft_p50_s": round(statistics.median(ttft), 4), "ttft_p99_s": round(percentile(ttft, 0.99), 4),
+            "latency_p50_s": round(statistics.median(latency), 4),
+            "latency_p99_s": round(percentile(latency, 0.99), 4)}
+
+
+def percentile(values: list[float], q: float) -> float:
+    return values[min(len(values) - 1, int(q * len(values)))]
+
+
+def rss_run(server: Process, url: str, experts: list[str], count: int) -> dict[str, Any]:
+    load(url, experts, 8, 100, 2, stream=True)  # warm up: every expert loaded, buffers allocated
+    before = server.rss()
+    load(url, experts, 8, count, 2, stream=True)
+    after = server.rss()
+    return {"requests": count, "rss_before_mb": round(before / 2**20, 1), "rss_after_mb": round(after / 2**20, 1),
+            "growth_pct": round(100 * (after - before) / before, 2)}
+
+
+# -- report -----------------------------------------------------------------------------------------------
+def markdown(report: dict[str, Any]) -> str:
+    lines = [f"# bench_serve ({report['model']}, {report['experts']} experts, {report['max_tokens']} tokens each)",
+             "", "| server | clients | tokens/s | TTFT p50 | TTFT p99 | latency p50 | latency p99 |",
+             "|---|---:|---:|---:|---:|---:|---:|"]
+    for name in ("ours", "peft"):
+        for row in report[name]:
+            lines.append(f"| {name} | {row['clients']} | {row['tokens_per_s']} | {row['ttft_p50_s']} | "
+                         f"{row['ttft_p99_s']} | {row['latency_p50_s']} | {row['latency_p99_s']} |")
+    lines += ["", "Ratios: " + json.dumps(report["ratios"])]
+    if report.get("rss"):
+        lines.append("RSS: " + json.dumps(report["rss"]))
+    return "\n".join(lines) + "\n"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--model", choices=("demo", "qwen3-shape"), default="demo")
+    parser.add_argument("--layers", type=int, default=4, help="qwen3-shape: how many of its 28 layers")
+    parser.add_argument("--experts", type=int, default=4)
+    parser.add_argument("--clients", default="1,4,16")
+    parser.add_argument("--requests", type=int, default=48)
+    parser.add_argument("--max-tokens", type=int, default=32)
+    parser.add_argument("--rss-requests", type=int, default=2000, help="0 skips the memory run")
+    parser.add_argument("--peft-server", nargs="+", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.peft_server:
+        peft_server(args.peft_server[0], args.peft_server[1:])
+        return
+    clients = [int(c) for c in args.clients.split(",")]
+    with tempfile.TemporaryDirectory(prefix="bench-serve-") as scratch:
+        root = Path(scratch)
+        base = base_folder(args, root)
+        names = [f"expert-b{i}" for i in range(args.experts)]
+        folders = [make_expert(base, root / name, name, seed) for seed, name in enumerate(names)]
+        install_all(folders, root / "home")
+        env = {"EXPERT_HOME": str(root / "home"), "HF_HUB_OFFLINE": "1", "EXPERT_NO_PROGRESS": "1"}
+        report: dict[str, Any] = {"model": args.model, "experts": args.experts, "max_tokens": args.max_tokens,
+                                  "cpus": os.cpu_count()}
+        ours = Process([sys.executable, "-m", "expert_cli", "serve", "--all", "--port", "0", "--max-batch", "16",
+                        "--max-queue", "512"], env)
+        try:
+            url = ours.url()
+            load(url, names, 4, 8, 4, stream=True)  # warm-up
+            report["ours"] = [load(url, names, c, args.requests, args.max_tokens, stream=True) for c in clients]
+            report["rss"] = rss_run(ours, url, names, args.rss_requests) if args.rss_requests else None
+        finally:
+            ours.stop()
+        peft = Process([sys.executable, __file__, "--peft-server", str(base), *map(str, folders)], env)
+        try:
+            url = peft.url()
+            load(url, names, 1, 4, 4, stream=False)  # warm-up
+            report["peft"] = [load(url, names, c, args.requests, args.max_tokens, stream=False) for c in clients]
+        finally:
+            peft.stop()
+    top, one = report["ours"][-1], report["ours"][0]
+    report["ratios"] = {
+        f"ours_{top['clients']}_vs_peft_{top['clients']}": round(top["tokens_per_s"] /
+                                                                 report["peft"][-1]["tokens_per_s"], 2),
+        f"ours_{top['clients']}_vs_one_at_a_time": round(top["tokens_per_s"] / one["tokens_per_s"], 2),
+        "ttft_p99_vs_one_client": round(top["ttft_p99_s"] / one["ttft_p99_s"], 2),
+    }
+    out = ROOT / "bench-results"
+    out.mkdir(exist_ok=True)
+    (out / "serve.json").write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
+    (out / "serve.md").write_text(markdown(report), encoding="utf-8")
+    print(markdown(report))
+
+
+if __name__ == "__main__":
+    main()
