@@ -21,6 +21,7 @@ import re
 import sqlite3
 import time
 from collections import Counter
+from collections.abc import Callable
 from itertools import permutations
 from typing import Any
 
@@ -40,10 +41,19 @@ class QueryError(ExpertError):
     """A query could not run: a wrong prediction, or (for a reference or setup) a broken test case."""
 
 
-def run_sql(setup: list[str], query: str, timeout_s: float = 2.0) -> list[tuple]:
-    """Build an in-memory sqlite database from ``setup``, then run ``query`` read-only and return its rows."""
+def run_sql(setup: list[str], query: str, timeout_s: float = 2.0,
+            setup_authorizer: Callable[..., int] | None = None) -> list[tuple]:
+    """Build an in-memory sqlite database from ``setup``, then run ``query`` read-only and return its rows.
+
+    ``setup_authorizer`` (a sqlite authorizer) guards an untrusted ``setup``, which then also runs within the time
+    limit (a generated row's schema may not ATTACH a file or loop forever).
+    """
     connection = sqlite3.connect(":memory:")
     try:
+        if setup_authorizer is not None:
+            setup_deadline = time.monotonic() + timeout_s
+            connection.set_progress_handler(lambda: int(time.monotonic() > setup_deadline), 10_000)
+            connection.set_authorizer(setup_authorizer)
         for statement in setup:
             try:
                 connection.executescript(statement)

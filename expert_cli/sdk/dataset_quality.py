@@ -139,9 +139,15 @@ def check_dataset(file: str | Path, expert: str | Path, *, out: str | Path | Non
         if rejection is None:
             kept.append(row)
         report(progress, f"checking · {source.path.name}", index, len(rows))
+    result.report.rejections.sort(key=lambda r: _line_number(r.location))  # unreadable lines among the rest
     if out is not None:
         _write_rows(Path(out), kept)
     return result
+
+
+def _line_number(location: str) -> int:
+    tail = location.rpartition(":")[2]
+    return int(tail) if tail.isdigit() else 0
 
 
 def _unreadable(location: str, message: str):

@@ -13,6 +13,7 @@ import functools
 import importlib
 import json
 import re
+import sqlite3
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -58,10 +59,22 @@ def check_sql(example: Example, row: dict[str, Any], dialect: str = "sqlite") ->
         return None
     query = statements[0].sql(dialect="sqlite") if dialect != "sqlite" else example.answer
     try:
-        run_sql(setup, query)
+        run_sql(setup, query, setup_authorizer=_setup_authorizer)
     except QueryError as exc:
         return f"SQL does not run against the row's schema: {exc.message.removeprefix('query failed: ')}"
     return None
+
+
+# A row's schema and setup are untrusted text (a model wrote them): they may create tables, indexes and views and
+# fill them, in memory, and nothing else (no ATTACH, which would create a file, no PRAGMA, no triggers).
+_SETUP_ACTIONS = {getattr(sqlite3, name) for name in (
+    "SQLITE_CREATE_TABLE", "SQLITE_CREATE_TEMP_TABLE", "SQLITE_CREATE_INDEX", "SQLITE_CREATE_TEMP_INDEX",
+    "SQLITE_CREATE_VIEW", "SQLITE_CREATE_TEMP_VIEW", "SQLITE_INSERT", "SQLITE_UPDATE", "SQLITE_DELETE",
+    "SQLITE_READ", "SQLITE_SELECT", "SQLITE_FUNCTION", "SQLITE_TRANSACTION", "SQLITE_REINDEX")} | {33}
+
+
+def _setup_authorizer(action: int, *_: Any) -> int:
+    return sqlite3.SQLITE_OK if action in _SETUP_ACTIONS else sqlite3.SQLITE_DENY
 
 
 def _sql_schema(example: Example, dialect: str) -> list[str] | None:
@@ -91,6 +104,7 @@ def check_cypher(example: Example, row: dict[str, Any]) -> str | None:
     schema = row_schema(example)
     try:
         statements = tuple(setup) if setup else (cypher_setup(schema) if schema else ())
+        _check_graph_setup(statements)
     except ValueError as exc:
         return f"the row's graph schema does not load: {exc}"
     connection = _GRAPH.next_connection()
@@ -144,10 +158,27 @@ def cypher_setup(schema: str) -> tuple[str, ...]:
 def _properties(text: str) -> list[tuple[str, str]]:
     props = []
     for part in filter(None, (p.strip() for p in text.split(","))):
-        name, _, kind = part.partition(":")
-        kind = kind.strip().upper() or "STRING"
-        props.append((name.strip(), _KUZU_TYPES.get(kind, kind)))
+        name, _, kind = (piece.strip() for piece in part.partition(":"))
+        kind = _KUZU_TYPES.get(kind.upper() or "STRING", kind.upper() or "STRING")
+        if not re.fullmatch(r"[A-Za-z_]\w*", name) or kind not in _GRAPH_TYPES:
+            raise ValueError(f"unrecognised property `{part[:60]}`")
+        props.append((name, kind))
     return props
+
+
+_GRAPH_TYPES = {"STRING", "INT64", "INT32", "INT16", "INT8", "DOUBLE", "FLOAT", "BOOLEAN", "DATE", "TIMESTAMP",
+                "SERIAL", "UINT64", "UINT32"}
+_GRAPH_SETUP_REFUSED = {"COPY", "LOAD", "INSTALL", "ATTACH", "DETACH", "EXPORT", "IMPORT", "CALL", "USE", "DROP",
+                        "ALTER", "CHECKPOINT"}
+
+
+def _check_graph_setup(statements: tuple[str, ...]) -> None:
+    """A row's graph setup (untrusted) may only create tables and data: no files, extensions or settings."""
+    for statement in statements:
+        words = cypher_keywords(statement)
+        refused = sorted(_GRAPH_SETUP_REFUSED & set(words))
+        if not words or words[0] not in ("CREATE", "UNWIND", "MATCH", "WITH") or refused:
+            raise ValueError(f"setup statements may only CREATE tables and data (found `{(refused or words or ['?'])[0]}`)")
 
 
 class _Graph:

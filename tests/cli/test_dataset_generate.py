@@ -79,11 +79,13 @@ def test_dedupe_writes_only_the_rows_that_pass(cli, expert, tmp_path):
 
 
 @pytest.mark.parametrize("name", ["expert-sql", "expert-json", pytest.param("expert-neo4j", marks=pytest.mark.slow)])
-def test_check_passes_the_reference_experts_validation_splits(cli, name):
-    """Every valid.jsonl row parses, its query or JSON checks out, and none repeats train or leaks the test set."""
+@pytest.mark.parametrize("split, rows", [("valid", 200), ("test", 160)])
+def test_check_passes_the_reference_experts_splits(cli, name, split, rows):
+    """Every row parses, its query runs on its schema (test rows: on their `setup` data) or its JSON matches its
+    fields (test rows: their `json_schema`), and none repeats train; valid rows do not leak the test set."""
     pytest.importorskip("ladybug")
     folder = REPO / "experts" / name
-    result = cli("dataset", "check", folder / "data" / "valid.jsonl", "--expert", folder, "--json")
+    result = cli("dataset", "check", folder / "data" / f"{split}.jsonl", "--expert", folder, "--json")
     report = json.loads(result.stdout)
     assert result.exit_code == 0, report["examples"]
-    assert report["checked"] == report["kept"] == 200
+    assert report["checked"] == report["kept"] == rows

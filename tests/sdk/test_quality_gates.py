@@ -69,6 +69,20 @@ def test_the_sql_gate_without_a_schema_only_parses():
     assert verdict(gates_for("sql"), bad) == "sql"
 
 
+def test_a_rows_schema_cannot_touch_files_or_run_forever(tmp_path):
+    """The schema is model output: ATTACH (which creates a file) is refused, a runaway setup is stopped."""
+    target = tmp_path / "evil.db"
+    attach = {"messages": [{"role": "system", "content": f"Schema:\nATTACH DATABASE '{target}' AS e; "
+                            "CREATE TABLE e.t (a INT);"}, {"role": "user", "content": "q"},
+                           {"role": "assistant", "content": "SELECT 1"}]}
+    assert verdict(gates_for("sql"), attach) == "sql" and not target.exists()
+    forever = {"messages": [{"role": "system", "content": "Schema:\nCREATE TABLE t (x INT); WITH RECURSIVE r(x) AS "
+                             "(SELECT 1 UNION ALL SELECT x + 1 FROM r) INSERT INTO t SELECT x FROM r;"},
+                            {"role": "user", "content": "q"}, {"role": "assistant", "content": "SELECT x FROM t"}]}
+    _, rejection = gates_for("sql").check(forever, "x:1")
+    assert rejection.reason == "sql" and "interrupted" in rejection.message
+
+
 @pytest.mark.parametrize("answer, reason", [
     ("MATCH (p:Person)-[:LIVES_IN]->(c:City) RETURN c.name, count(p)", None),
     ("MATCH (p:Person) RETURN p.salary", "cypher"),  # no such property in the row's schema
@@ -87,6 +101,18 @@ def test_the_cypher_gate_uses_a_rows_setup_when_it_has_one():
     assert verdict(gates_for("cypher"), row) is None
     assert verdict(gates_for("cypher"), {**row, "setup": ["CREATE NODE TABLE Song(t STRING, PRIMARY KEY (t))"]}) \
         == "cypher"
+
+
+@pytest.mark.parametrize("system, setup", [
+    ("Dialect: cypher\nSchema:\n(:P {name: STRING) ; INSTALL httpfs ; CREATE NODE TABLE Q(a STRING})", None),
+    ("Dialect: cypher", ["CREATE NODE TABLE P(name STRING, PRIMARY KEY (name))", "INSTALL httpfs"]),
+    ("Dialect: cypher", ["CREATE NODE TABLE P(name STRING, PRIMARY KEY (name))", "COPY P FROM '/etc/passwd'"]),
+])
+def test_a_rows_graph_setup_may_only_create(system, setup):
+    pytest.importorskip("ladybug")
+    row = chat(system, "Names?", "MATCH (p:P) RETURN p.name")
+    _, rejection = gates_for("cypher").check({**row, **({"setup": setup} if setup else {})}, "x:1")
+    assert rejection.reason == "cypher" and "graph schema does not load" in rejection.message
 
 
 @pytest.mark.parametrize("answer, reason", [
