@@ -136,7 +136,8 @@ def _run_cypher(connection: Any, statements: tuple[str, ...], query: str) -> str
     return None
 
 
-_WRITES = {"CREATE", "MERGE", "SET", "DELETE", "DETACH", "REMOVE", "DROP", "CALL", "LOAD", "COPY"}
+_WRITES = {"CREATE", "MERGE", "SET", "DELETE", "DETACH", "REMOVE", "DROP", "ALTER", "CALL", "LOAD", "COPY", "EXPORT",
+           "IMPORT", "INSTALL", "ATTACH", "USE", "BEGIN", "COMMIT", "ROLLBACK", "CHECKPOINT"}
 
 
 def cypher_setup(schema: str) -> tuple[str, ...]:

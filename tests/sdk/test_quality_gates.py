@@ -88,6 +88,8 @@ def test_a_rows_schema_cannot_touch_files_or_run_forever(tmp_path):
     ("MATCH (p:Person) RETURN p.salary", "cypher"),  # no such property in the row's schema
     ("MATCH (p:Person RETURN p", "cypher"),  # does not parse
     ("MATCH (p:Person) DETACH DELETE p", "cypher"),  # writes
+    ("INSTALL httpfs", "cypher"),  # would reach the network
+    ("COMMIT", "cypher"),  # would end the check's own transaction
 ])
 def test_the_cypher_gate_runs_in_the_embedded_engine(answer, reason):
     pytest.importorskip("ladybug")
