@@ -25,7 +25,7 @@ def generate_command(
     seeds: Path | None = typer.Option(None, "--seeds", help="Seed rows shown to the model (default: the dataset)."),
     max_tokens: int | None = typer.Option(None, "--max-tokens", help="Most tokens one answer may have (512)."),
     max_tokens_total: int | None = typer.Option(None, "--max-tokens-total", help="Token budget of this run."),
-    max_requests: int | None = typer.Option(None, "--max-requests", help="Request budget (10 x count + 10)."),
+    max_requests: int | None = typer.Option(None, "--max-requests", help="HTTP attempts allowed, retries included (10 x count + 10)."),
     temperature: float | None = typer.Option(None, "--temperature", help="Sampling temperature (0.7)."),
     timeout: float | None = typer.Option(None, "--timeout", help="Seconds per request before a retry (120)."),
     seed: int | None = typer.Option(None, "--seed", help="Seed for the examples shown and the `seed` sent."),
