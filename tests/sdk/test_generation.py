@@ -6,6 +6,8 @@ from __future__ import annotations
 import json
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 pytest.importorskip("httpx")
 pytest.importorskip("sqlglot")
@@ -147,3 +149,19 @@ def test_rows_in_a_reply_fences_thinking_and_lists():
     assert rows_in_reply(json.dumps([row, row], indent=2)) == [row, row]
     assert rows_in_reply('{"messages": [') == ['{"messages": [']
     assert rows_in_reply("no rows here") == ["no rows here"]
+
+
+_rows = st.lists(st.dictionaries(st.text(min_size=1, max_size=8), st.text(max_size=20) | st.integers(), min_size=1,
+                                 max_size=4), min_size=1, max_size=5)
+
+
+@given(_rows, st.booleans(), st.sampled_from(["", "Here you go:\n", "<think>plan {x}</think>\n"]))
+def test_rows_in_a_reply_reads_back_every_row_written_one_per_line(rows, fenced, preamble):
+    lines = "\n".join(json.dumps(row) for row in rows)
+    text = preamble + (f"```jsonl\n{lines}\n```" if fenced else lines)
+    assert rows_in_reply(text) == rows
+
+
+@given(st.text(max_size=200))
+def test_rows_in_a_reply_never_raises_and_never_returns_nothing(text):
+    assert rows_in_reply(text)
