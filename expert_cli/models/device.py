@@ -2,7 +2,8 @@
 
 ``auto`` (or None) picks CUDA when present (bf16 where the GPU supports it, else fp16), then Apple MPS (fp16),
 else the CPU (fp32). ``cpu``, ``cuda``, ``cuda:N`` and ``mps`` are taken as given; anything else is a
-UsageError (the original silently fell back to the CPU).
+UsageError (the original silently fell back to the CPU). Training resolves its device here too, without MPS
+(``expert_cli.training.model.choose_device``).
 """
 
 from __future__ import annotations
@@ -26,6 +27,10 @@ class Placement:
     device: str
     dtype: str
 
+    @property
+    def on_cuda(self) -> bool:
+        return self.device.startswith("cuda")
+
     def torch_device(self) -> Any:
         import torch
 
@@ -37,15 +42,19 @@ class Placement:
         return getattr(torch, self.dtype)
 
 
-def resolve_placement(device: str | None = None, dtype: str | None = None) -> Placement:
-    """Turn a user's ``device`` (``auto``/None, ``cpu``, ``cuda``, ``cuda:N``, ``mps``) into a Placement."""
+def resolve_placement(device: str | None = None, dtype: str | None = None, *, mps: bool = True) -> Placement:
+    """Turn a user's ``device`` (``auto``/None, ``cpu``, ``cuda``, ``cuda:N``, ``mps``) into a Placement.
+
+    ``mps=False`` leaves Apple MPS out (training): ``auto`` never picks it and ``mps`` is an unknown device.
+    """
     import torch
 
     name = (device or "auto").strip().lower()
-    if not _DEVICE.match(name):
-        raise UsageError(f"unknown device `{device}`", hint="use `auto`, `cpu`, `cuda`, `cuda:N` or `mps`")
+    if not _DEVICE.match(name) or (name == "mps" and not mps):
+        choices = "`auto`, `cpu`, `cuda`, `cuda:N` or `mps`" if mps else "`auto`, `cpu`, `cuda` or `cuda:N`"
+        raise UsageError(f"unknown device `{device}`", hint=f"use {choices}")
     if name == "auto":
-        name = _auto_device(torch)
+        name = _auto_device(torch, mps)
     if name.startswith("cuda"):
         _check_cuda(torch, name)
         name = name if ":" in name else f"cuda:{torch.cuda.current_device()}"
@@ -57,10 +66,10 @@ def resolve_placement(device: str | None = None, dtype: str | None = None) -> Pl
     return Placement(name, chosen)
 
 
-def _auto_device(torch: Any) -> str:
+def _auto_device(torch: Any, mps: bool) -> str:
     if torch.cuda.is_available():
         return f"cuda:{torch.cuda.current_device()}"
-    if hasattr(torch.backends, "mps") and torch.backends.mps.is_available():
+    if mps and hasattr(torch.backends, "mps") and torch.backends.mps.is_available():
         return "mps"
     return "cpu"
 

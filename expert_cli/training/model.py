@@ -10,27 +10,15 @@ from __future__ import annotations
 import contextlib
 import os
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from expert_cli.core.errors import ModelNotFoundError, TrainingError, UsageError, require
+from expert_cli.core.errors import InferenceError, ModelNotFoundError, TrainingError, require
+from expert_cli.models.device import Placement
 
 QUANTIZED = ("int4", "int8")
 SMALL_MODEL_PARAMETERS = 50_000_000
 THREADS_ENV = "EXPERT_TRAIN_THREADS"
-
-
-@dataclass(frozen=True)
-class DeviceChoice:
-    """``cpu`` or ``cuda:N``; whether bf16 works there."""
-
-    device: str
-    bf16_supported: bool = False
-
-    @property
-    def on_cuda(self) -> bool:
-        return self.device.startswith("cuda")
 
 
 def locate_base_model(name: str) -> Path:
@@ -40,26 +28,26 @@ def locate_base_model(name: str) -> Path:
     return Path(resolve_base_model(name))
 
 
-def choose_device(requested: str | None) -> DeviceChoice:
-    """``auto`` -> CUDA when present, else the CPU; ``cpu``, ``cuda``, ``cuda:N`` as given (checked)."""
+def choose_device(requested: str | None) -> Placement:
+    """The runtime's placement (:func:`expert_cli.models.device.resolve_placement`) with training's own rules:
+    ``auto`` -> CUDA when present, else the CPU (never MPS); ``cpu``, ``cuda``, ``cuda:N`` as given (checked);
+    under data parallelism ``cuda`` (or ``auto`` with CUDA) is the process's ``LOCAL_RANK`` GPU. A CUDA device
+    becomes torch's current device; its dtype is bf16 where the GPU supports it, else fp16."""
     import torch
 
+    from expert_cli.models.device import resolve_placement
+
     name = (requested or "auto").strip().lower()
-    if name not in ("auto", "cpu", "cuda") and not (name.startswith("cuda:") and name[5:].isdigit()):
-        raise UsageError(f"unknown device `{requested}`", hint="use `auto`, `cpu`, `cuda` or `cuda:N`")
-    if name == "auto":
-        name = "cuda" if torch.cuda.is_available() else "cpu"
-    if name == "cpu":
-        return DeviceChoice("cpu")
-    if not torch.cuda.is_available():
-        raise TrainingError(f"device `{name}` was requested but CUDA is not available", hint="use `--device cpu`")
     local_rank = os.environ.get("LOCAL_RANK", "")  # one GPU per process under data parallelism
-    index = int(name.split(":")[1]) if ":" in name else int(local_rank) if local_rank.isdigit() else (
-        torch.cuda.current_device())
-    if index >= torch.cuda.device_count():
-        raise TrainingError(f"device `{name}` does not exist ({torch.cuda.device_count()} GPU(s))")
-    torch.cuda.set_device(index)
-    return DeviceChoice(f"cuda:{index}", torch.cuda.is_bf16_supported())
+    if local_rank.isdigit() and (name == "cuda" or (name == "auto" and torch.cuda.is_available())):
+        requested = f"cuda:{local_rank}"
+    try:
+        placement = resolve_placement(requested, mps=False)
+    except InferenceError as exc:  # no such GPU here: the training cannot start
+        raise TrainingError(exc.message, hint=exc.hint) from exc
+    if placement.on_cuda:
+        torch.cuda.set_device(placement.torch_device())
+    return placement
 
 
 def load_tokenizer(model_dir: Path):
@@ -74,7 +62,7 @@ def load_tokenizer(model_dir: Path):
     return tokenizer
 
 
-def load_model(model_dir: Path, *, device: DeviceChoice, quantization: str | None, rope_scaling: Any,
+def load_model(model_dir: Path, *, device: Placement, quantization: str | None, rope_scaling: Any,
                attn_implementation: str, gradient_checkpointing: bool, note: Callable[[str], None]):
     """The causal LM, ready for PEFT: fp32 on the CPU, bf16/fp16 on CUDA, 4/8-bit through bitsandbytes."""
     import torch
@@ -101,13 +89,12 @@ def load_model(model_dir: Path, *, device: DeviceChoice, quantization: str | Non
     return model
 
 
-def _quantization_options(quantization: str | None, device: DeviceChoice, options: dict[str, Any],
+def _quantization_options(quantization: str | None, device: Placement, options: dict[str, Any],
                           note: Callable[[str], None]) -> bool:
-    import torch
 
     kind = (quantization or "none").lower()
     if device.on_cuda:
-        options["dtype"] = torch.bfloat16 if device.bf16_supported else torch.float16
+        options["dtype"] = device.torch_dtype()  # bf16 where the GPU supports it, else fp16
         options["device_map"] = {"": device.device}
     if kind not in QUANTIZED:
         return False
@@ -127,7 +114,7 @@ def _quantization_options(quantization: str | None, device: DeviceChoice, option
 
 
 @contextlib.contextmanager
-def cpu_threads(model: Any, device: DeviceChoice) -> Iterator[int]:
+def cpu_threads(model: Any, device: Placement) -> Iterator[int]:
     """Intra-op threads for CPU training, restored afterwards.
 
     A small model's matrices are too small to split across threads: on this project's 2-core machines one

@@ -149,7 +149,7 @@ def train_expert(request: TrainRequest, progress: ProgressCallback | None = None
     model_dir = locate_base_model(choice.name)
     device = choose_device(request.device)
     settings = resolve_settings(config, output_dir=checkpoints, on_cuda=device.on_cuda,
-                                bf16_supported=device.bf16_supported, has_eval=bool(data.eval),
+                                bf16_supported=device.dtype == "bfloat16", has_eval=bool(data.eval),
                                 epochs=request.epochs, max_steps=request.max_steps)
     notes.extend(split_global_batch(settings.args, world_size()))  # the manifest's batch stays the global one
     plan = _plan(config, choice, notes)
