@@ -8,18 +8,19 @@ template with no system message and the built-in decoding defaults. Imported laz
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from expert_cli.core.errors import GrammarError
 from expert_cli.prompts.cleaning import StreamCleaner
+from expert_cli.prompts.templates import build_prompt
 from expert_cli.runtime.bundle import ExpertBundle
 from expert_cli.runtime.decoder import BatchDecoder, RowOutput, RowRequest, stop_token_ids
-from expert_cli.runtime.results import Result
+from expert_cli.runtime.options import PromptOptions
 from expert_cli.runtime.pool import LoadedBase
+from expert_cli.runtime.results import Result
 from expert_cli.runtime.sampling import resolve_decoding
-from expert_cli.prompts.templates import build_prompt
 
 if TYPE_CHECKING:
     from typing_extensions import Self
@@ -32,18 +33,6 @@ class Member:
     slot: str
     bundle: ExpertBundle
     weight: float = 1.0
-
-
-@dataclass
-class PromptOptions:
-    schema: str | None = None
-    system: str | None = None
-    history: Sequence[Mapping[str, Any]] | None = None
-    enable_thinking: bool = False
-    show_reasoning: bool = False
-    grammar: bool = True
-    json_schema: Mapping[str, Any] | None = None  # structured output: replaces the expert's grammar
-    overrides: dict[str, Any] = field(default_factory=dict)
 
 
 def base_model_path(name: str) -> Path:

@@ -12,39 +12,34 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import KW_ONLY, dataclass
 from typing import Any
 
 from expert_cli.core.errors import UsageError
+from expert_cli.runtime.options import PromptOptions
 from expert_cli.runtime.results import Result
 
-OPTION_NAMES = ("system", "history", "enable_thinking", "show_reasoning", "grammar", "json_schema")
+# The keyword-style options: PromptOptions' fields but the schema (an argument) and the overrides (the rest).
+OPTION_NAMES = tuple(f.name for f in dataclasses.fields(PromptOptions)
+                     if f.name not in ("schema", "overrides"))
 
 
 @dataclass
-class Request:
-    """What to answer and how. ``overrides``: decoding settings (``max_tokens``, ``temperature``, ``top_p``,
-    ``top_k``, ``min_p``, ``repetition_penalty``, ``stop``, ``seed``) that win over the lead expert's manifest.
-    ``fit_context``: drop the oldest history exchanges (and shrink ``max_tokens``) so the row fits the model's
-    context window; a prompt longer than the window is an error either way."""
+class Request(PromptOptions):
+    """What to answer (``prompt``) and how: the runtime's :class:`~expert_cli.runtime.options.PromptOptions`
+    (schema, system, history, thinking, grammar or structured output, decoding ``overrides``), by keyword.
+    ``fit_context``: drop the oldest history exchanges (and shrink ``max_tokens``) so the row fits the
+    model's context window; a prompt longer than the window is an error either way."""
 
     prompt: str
-    schema: str | None = None
-    system: str | None = None
-    history: Sequence[Mapping[str, Any]] | None = None
-    enable_thinking: bool = False
-    show_reasoning: bool = False
-    grammar: bool = True
-    json_schema: Mapping[str, Any] | None = None
-    overrides: dict[str, Any] = field(default_factory=dict)
+    _: KW_ONLY
     fit_context: bool = False
 
     @classmethod
     def from_keywords(cls, prompt: str, schema: str | None, keywords: dict[str, Any]) -> Request:
         """The SDK's keyword style: option names (:data:`OPTION_NAMES`) and decoding overrides mixed."""
         options = {name: keywords.pop(name) for name in OPTION_NAMES if name in keywords}
-        return cls(prompt, schema, overrides=keywords, **options)
-
+        return cls(prompt, schema=schema, overrides=keywords, **options)
 
 @dataclass
 class Prepared:
@@ -59,11 +54,9 @@ class Prepared:
 
 def prepare(base: Any, members: Sequence[Any], request: Request) -> Prepared:
     """Render ``request`` for ``base`` with ``members`` (lead first; none: the bare base)."""
-    from expert_cli.runtime.generate import PromptOptions, prepare_row
+    from expert_cli.runtime.generate import prepare_row
 
-    options = PromptOptions(schema=request.schema, system=request.system, enable_thinking=request.enable_thinking,
-                            show_reasoning=request.show_reasoning, grammar=request.grammar,
-                            json_schema=request.json_schema, overrides=dict(request.overrides))
+    options = dataclasses.replace(request, overrides=dict(request.overrides))  # a Request is PromptOptions
     history = list(request.history or ())
     window = context_window(base)
     dropped = 0
