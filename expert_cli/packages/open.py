@@ -23,12 +23,10 @@ from expert_cli.manifest.model import MANIFEST_FILE, parse_manifest
 PACKAGE_SUFFIXES = (".expert", ".tar.gz", ".tgz")
 
 
-def resolve_expert_source(source: str | Path, *, allow_unsigned: bool = True,
-                          allow_untrusted: bool = True) -> Path:
-    """The folder holding ``manifest.json`` for a folder, package file or installed expert name.
-
-    The SDK passes its own ``allow_unsigned`` / ``allow_untrusted`` (False unless the caller says so); the
-    defaults here stay permissive only until ``Expert.load`` passes them (issue 16, defect 3)."""
+def resolve_expert_source(source: str | Path, *, allow_unsigned: bool = False,
+                          allow_untrusted: bool = False) -> Path:
+    """The folder holding ``manifest.json`` for a folder, package file or installed expert name; packages
+    and installed names go through the trust policy (``Expert.load`` passes its caller's flags)."""
     path = Path(source).expanduser()
     if path.is_dir():
         return _checked(path)

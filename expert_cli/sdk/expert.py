@@ -39,11 +39,14 @@ class Expert:
 
     @classmethod
     def load(cls, source: str | Path, device: str | None = None, *, base_model: str | None = None,
-             model_path: str | Path | None = None, dtype: str | None = None) -> Expert:
+             model_path: str | Path | None = None, dtype: str | None = None, allow_unsigned: bool = False,
+             allow_untrusted: bool = False) -> Expert:
         """Load an expert from a folder, a ``.expert`` file or an installed name (``sql``, ``sql@0.3.0``).
 
         ``device``: ``auto`` (default), ``cpu``, ``cuda``, ``cuda:N``, ``mps``. ``base_model`` picks one of
         a multi-model manifest's base models; ``model_path`` overrides where the base weights are read from.
+        The trust policy of ``install`` applies: an unsigned package needs ``allow_unsigned=True``; a package
+        signed by a key not trusted here, or an installed expert whose key was revoked, ``allow_untrusted``.
         """
         from expert_cli.models.resolve import resolve_base_model
         from expert_cli.packages.open import resolve_expert_source
@@ -53,7 +56,8 @@ class Expert:
         require_extra("chat")
         from expert_cli.runtime.pool import default_pool
 
-        bundle = open_expert(resolve_expert_source(source), base_model)
+        folder = resolve_expert_source(source, allow_unsigned=allow_unsigned, allow_untrusted=allow_untrusted)
+        bundle = open_expert(folder, base_model)
         pool = default_pool()
         path = Path(model_path) if model_path else resolve_base_model(bundle.base_model.name)
         base = pool.acquire(path, device, dtype, bundle.rope_scaling)

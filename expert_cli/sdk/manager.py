@@ -96,7 +96,8 @@ class ExpertManager:
 
     # -- loading ----------------------------------------------------------------------------------
     def load_expert(self, name: str, source: str | Path | None = None, *, base_model: str | None = None,
-                    model_path: str | Path | None = None, lazy: bool = False) -> LoadedExpertInfo | None:
+                    model_path: str | Path | None = None, lazy: bool = False, allow_unsigned: bool = False,
+                    allow_untrusted: bool = False) -> LoadedExpertInfo | None:
         """Load ``source`` (folder, ``.expert`` file, installed name; default: ``name`` as installed name)
         under ``name``, evicting the least recently used expert when over the limit. ``lazy``: only remember
         the source; the expert loads on its first use (returns None)."""
@@ -104,7 +105,8 @@ class ExpertManager:
             if name in self._sources:
                 self.unload_expert(name)
             self._sources[name] = {"source": source if source is not None else name, "base_model": base_model,
-                                   "model_path": model_path}
+                                   "model_path": model_path, "allow_unsigned": allow_unsigned,
+                                   "allow_untrusted": allow_untrusted}
             if lazy:
                 return None
             try:
@@ -217,7 +219,9 @@ class ExpertManager:
                 continue
             source = self._sources[name]
             self._loaded[name] = Expert.load(source["source"], self.device, base_model=source["base_model"],
-                                             model_path=source["model_path"], dtype=self.dtype)
+                                             model_path=source["model_path"], dtype=self.dtype,
+                                             allow_unsigned=source["allow_unsigned"],
+                                             allow_untrusted=source["allow_untrusted"])
             self.loads += 1
             self._evict(keep=set(names))
 
