@@ -39,6 +39,8 @@ def chat_command(
     json_schema: Path | None = typer.Option(
         None, "--json-schema", metavar="FILE",
         help="Answer with JSON that this JSON Schema file accepts (instead of the experts' grammars)."),
+    allow_untrusted: bool = typer.Option(
+        False, "--allow-untrusted", help="Also use experts whose publisher key is no longer trusted."),
     server: str | None = typer.Option(
         None, "--server", envvar="EXPERT_SERVER", show_envvar=False,
         help="Chat through a running `expert-cli serve` at this URL (default: $EXPERT_SERVER)."),
@@ -79,12 +81,12 @@ def chat_command(
     if server:
         session = remote_session(server, names, no_route, overrides, schema,
                                  device=device, base_model=base_model, no_grammar=no_grammar,
-                                 show_reasoning=show_reasoning)
+                                 show_reasoning=show_reasoning, allow_untrusted=allow_untrusted)
     else:
         settings = ChatSettings(
             experts=names, base_model=base_model, device=device, route=not no_route, grammar=not no_grammar,
             json_schema=schema, show_reasoning=show_reasoning, progress=False,  # no loader bars in the chat
-            overrides=overrides)
+            allow_untrusted=allow_untrusted, overrides=overrides)
         session = open_chat(settings)
     with session:
         for warning in session.setup.warnings:

@@ -36,6 +36,7 @@ class ChatSettings:
     json_schema: dict[str, Any] | None = None
     show_reasoning: bool = False
     progress: bool = True
+    allow_untrusted: bool = False  # use experts whose publisher key is no longer trusted
     overrides: dict[str, Any] = field(default_factory=dict)
 
     def given_overrides(self) -> dict[str, Any]:
@@ -62,24 +63,29 @@ def prepare_chat(settings: ChatSettings) -> ChatSetup:
     from expert_cli.runtime.sampling import resolve_decoding
 
     resolve_decoding(None, settings.given_overrides())  # bad values are usage errors before anything loads
-    experts = choose_experts(settings.experts, settings.base_model)
+    warnings: list[str] = []
+    experts = choose_experts(settings.experts, settings.base_model, allow_untrusted=settings.allow_untrusted,
+                             warnings=warnings)
     base_model = shared_base_model(experts, settings.base_model) if experts else settings.base_model
-    setup = ChatSetup(experts, base_model, resolve_base_model(base_model))
+    setup = ChatSetup(experts, base_model, resolve_base_model(base_model), warnings=warnings)
     if experts and settings.route:
-        setup.router, setup.warnings = build_router(experts)
+        setup.router, routing_warnings = build_router(experts)
+        setup.warnings += routing_warnings
     return setup
 
 
-def choose_experts(specs: Sequence[str] | None, base_model: str | None) -> list[InstalledExpert]:
-    """The installed experts named by ``specs``; all installed ones (latest versions) when ``specs`` is None,
-    unless a bare ``base_model`` is asked for."""
+def choose_experts(specs: Sequence[str] | None, base_model: str | None, *, allow_untrusted: bool = False,
+                   warnings: list[str] | None = None) -> list[InstalledExpert]:
+    """The installed experts named by ``specs``; all usable installed ones (latest versions) when ``specs`` is
+    None, unless a bare ``base_model`` is asked for (untrusted ones: see :func:`installed_experts`)."""
     if specs is None and base_model is not None:
         return []
     if specs is None:
         return require_installed(None, "chat with",
                                  hint="install one with `expert-cli install <file.expert | folder | git-url>`, "
-                                      "or chat with a bare base model: `--base-model Qwen/Qwen3-0.6B`")
-    return installed_experts(specs)
+                                      "or chat with a bare base model: `--base-model Qwen/Qwen3-0.6B`",
+                                 allow_untrusted=allow_untrusted, warnings=warnings)
+    return installed_experts(specs, allow_untrusted=allow_untrusted)
 
 
 def shared_base_model(experts: Sequence[InstalledExpert], given: str | None = None) -> str:

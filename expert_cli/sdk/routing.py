@@ -53,9 +53,10 @@ def route_prompt(prompt: str, experts: Sequence[str] | None = None,
         raise UsageError("`--experts` names no expert", hint="pass names such as `--experts sql,neo4j`, or leave it out")
     routing = manifest_candidates(manifests) if manifests else RoutingSet()
     if experts or not manifests:
-        installed = installed_routing(installed_experts(experts))
+        left_out: list[str] = []
+        installed = installed_routing(installed_experts(experts, warnings=left_out))
         routing.candidates.extend(installed.candidates)
-        routing.warnings.extend(installed.warnings)
+        routing.warnings.extend(left_out + installed.warnings)
     if not routing.candidates:
         raise NotInstalledError("no experts are installed, so there is nothing to route among",
                                 hint=f"{NOTHING_INSTALLED_HINT}, or pass `--manifest FILE`")

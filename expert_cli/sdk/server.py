@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import hmac
 import json
+import logging
 import threading
 import time
 from collections.abc import AsyncIterator
@@ -271,7 +272,13 @@ def serve(settings: ServeSettings, on_listening: Any = None, make_app: Any = Non
 
     settings.check()
     # bad expert names, mixed bases: errors before the socket opens
-    app = make_app() if make_app is not None else build_app(settings, ServingState(settings))
+    if make_app is not None:
+        app = make_app()
+    else:
+        state = ServingState(settings)
+        for warning in state.warnings:  # experts left out: the server's log is stderr
+            logging.getLogger("expert_cli.serve").warning("warning: %s", warning)
+        app = build_app(settings, state)
     family = socket.AF_INET6 if ":" in settings.host else socket.AF_INET
     sock = socket.socket(family, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)

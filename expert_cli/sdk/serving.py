@@ -70,11 +70,13 @@ class ServingState:
         from expert_cli.sdk.installed import installed_experts, require_installed
 
         self.settings = settings
+        self.warnings: list[str] = []  # experts left out (a revoked publisher key)
         if settings.experts is not None:
             entries = installed_experts(settings.experts)
         elif settings.all_experts or not settings.base_model:
             entries = require_installed(None, "serve", hint="install one with `expert-cli install ...`, or serve "
-                                                            "a bare base: `--base-model builtin:tiny-qwen3`")
+                                                            "a bare base: `--base-model builtin:tiny-qwen3`",
+                                        warnings=self.warnings)
         else:
             entries = []
         self.base_model = shared_base_model(entries, settings.base_model) if entries else settings.base_model or ""
