@@ -113,12 +113,12 @@ def load_private_key(path: Path) -> Any:
     except OSError as exc:
         raise SignatureError(f"cannot read the key `{path}`: {exc.strerror or exc}",
                              hint="create one with `expert-cli keygen`") from None
+    if data.strip().lower().startswith(KEY_PREFIX.encode()):  # before the mode: a .pub is world-readable
+        raise SignatureError(f"`{path}` is a public key; signing needs the private key",
+                             hint="pass the `.pem` file that `expert-cli keygen` wrote next to it") from None
     check_private_mode(Path(path))
     if len(data) == 32:
         return Ed25519PrivateKey.from_private_bytes(data)
-    if data.strip().lower().startswith(KEY_PREFIX.encode()):
-        raise SignatureError(f"`{path}` is a public key; signing needs the private key",
-                             hint="pass the `.pem` file that `expert-cli keygen` wrote next to it") from None
     try:
         key = serialization.load_pem_private_key(data, password=None)
     except (ValueError, TypeError) as exc:
