@@ -29,6 +29,12 @@ def serve_command(
                                  "forward with model=<expert>."),
     upstream_api_key: str | None = typer.Option(
         None, "--upstream-api-key", help="The upstream's API key (default: $EXPERT_UPSTREAM_API_KEY)."),
+    ray: bool = typer.Option(False, "--ray", help="Deploy on Ray Serve: an ingress and model replicas that hold "
+                                                  "experts by multiplexing (a local cluster unless --address)."),
+    replicas: int = typer.Option(2, "--replicas", help="With --ray: model replicas."),
+    address: str | None = typer.Option(None, "--address", help="With --ray: an existing cluster (HOST:6379, auto)."),
+    max_experts_per_replica: int = typer.Option(
+        4, "--max-experts-per-replica", help="With --ray: compositions each replica keeps (multiplexing)."),
 ) -> None:
     """Serve experts over HTTP with OpenAI's API (chat, completions, models), batching requests together.
 
@@ -43,10 +49,12 @@ def serve_command(
 
     if experts is not None and all_experts:
         raise UsageError("`--experts` and `--all` cannot be used together", hint="pass one of them")
+    if ray and upstream is not None:
+        raise UsageError("`--ray` and `--upstream` cannot be used together", hint="pass one of them")
     if upstream is not None and (device is not None or max_loaded is not None):
         raise UsageError("`--device` and `--max-loaded` do not apply with `--upstream` (no model is loaded here)",
                          hint="pass them to the upstream server")
-    require_extra("gateway" if upstream is not None else "serve")
+    require_extra("gateway" if upstream is not None else "ray" if ray else "serve")
     from expert_cli.sdk.server import serve
     from expert_cli.sdk.serving import ServeSettings
 
@@ -56,6 +64,11 @@ def serve_command(
                              api_key=api_key or os.environ.get("EXPERT_API_KEY") or None)
     listening = lambda url: print_success(f"serving on {url}", {
         "models": f"{url}/v1/models", "health": f"{url}/health", **({"upstream": upstream} if upstream else {})})
+    if ray:
+        from expert_cli.sdk.ray_serving import RaySettings, serve_ray
+
+        serve_ray(settings, RaySettings(replicas, address, max_experts_per_replica), on_listening=listening)
+        return
     if upstream is None:
         serve(settings, on_listening=listening)
         return

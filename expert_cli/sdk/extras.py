@@ -10,6 +10,7 @@ EXTRAS: dict[str, tuple[str, ...]] = {
     "train": ("torch", "transformers", "peft", "trl", "datasets", "safetensors"),
     "serve": ("uvicorn", "starlette", "torch", "transformers", "safetensors", "tokenizers"),
     "gateway": ("uvicorn", "starlette", "prometheus_client", "httpx"),
+    "ray": ("ray", "uvicorn", "starlette", "torch", "transformers", "safetensors", "tokenizers"),
 }
 
 

@@ -17,3 +17,9 @@ def test_model_flags_do_not_apply_to_a_gateway(cli):
     result = cli("serve", "--upstream", "http://127.0.0.1:9/v1", "--device", "cpu")
     assert result.exit_code == 2
     assert result.stderr.startswith("error: `--device` and `--max-loaded` do not apply with `--upstream`")
+
+
+def test_ray_and_an_upstream_are_exclusive(cli):
+    result = cli("serve", "--ray", "--upstream", "http://127.0.0.1:9/v1")
+    assert result.exit_code == 2
+    assert result.stderr.startswith("error: `--ray` and `--upstream` cannot be used together")
