@@ -1,7 +1,8 @@
-"""Beyond one machine, measured: the gateway's added latency (``serve --upstream``) and training tokens/s with
-1 vs 2 processes (``train --processes``), each against a same-run baseline. Writes ``bench-results/scale.json``.
+"""Beyond one machine, measured: the gateway's added latency (``serve --upstream``), training tokens/s with
+1 vs 2 processes (``train --processes``) and serving throughput with 1 vs 2 Ray replicas (``serve --ray``),
+each against a same-run baseline. Writes ``bench-results/scale.json``.
 
-    flock /tmp/heavy.lock .venv/bin/python scripts/bench_scale.py [--requests 200] [--skip-train]
+    flock /tmp/heavy.lock .venv/bin/python scripts/bench_scale.py [--requests 200] [--skip-train] [--skip-ray]
 
 Gateway: a real ``expert-cli serve`` with two LoRA experts on ``builtin:tiny-qwen3`` and a real
 ``expert-cli serve --upstream`` in front of it, both on 127.0.0.1; the same one-token greedy chat request is
@@ -9,6 +10,7 @@ sent alternately to the upstream directly (the baseline) and through the gateway
 connections, by name and by ``model=auto`` (routing included), whole and streamed. The added latency is the
 median of the paired differences. Training: ``expert-cli train --json`` on the demo base, one process then two
 (the same global batch), the training loop's tokens/s as the trainer counts them, and the whole command's time.
+Ray: 8 concurrent clients against the single-process server (baseline), then 1 and 2 Ray replicas.
 """
 
 from __future__ import annotations
@@ -39,6 +41,8 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--train-rows", type=int, default=256)
     parser.add_argument("--skip-train", action="store_true")
     parser.add_argument("--skip-gateway", action="store_true")
+    parser.add_argument("--skip-ray", action="store_true")
+    parser.add_argument("--ray-requests", type=int, default=48, help="requests per Ray configuration")
     parser.add_argument("--out", type=Path, default=REPO / "bench-results")
     return parser.parse_args()
 
@@ -63,10 +67,11 @@ def install_experts(home: Path, work: Path) -> None:
 
 
 @contextmanager
-def server(home: Path, *args: str):
+def server(home: Path, *args: str, env: dict[str, str] | None = None):
     import httpx
 
-    env = {**os.environ, "EXPERT_HOME": str(home), "HF_HUB_OFFLINE": "1", "EXPERT_NO_PROGRESS": "1", "NO_COLOR": "1"}
+    env = {**os.environ, "EXPERT_HOME": str(home), "HF_HUB_OFFLINE": "1", "EXPERT_NO_PROGRESS": "1", "NO_COLOR": "1",
+           **(env or {})}
     process = subprocess.Popen([sys.executable, "-m", "expert_cli", "serve", "--port", "0", *args], cwd=REPO,
                                env=env, stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True)
     log: list[str] = []
@@ -147,6 +152,47 @@ def cpu_ms(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) * 1000 / os.sysconf("SC_CLK_TCK")
 
 
+def bench_ray(requests: int) -> dict:
+    """Throughput under 8 concurrent clients (32 tokens each, two experts): the single-process server (the
+    baseline; also with one OpenMP thread, as Ray starts each replica with ``num_cpus`` = 1), then ``serve --ray``
+    with 1 and 2 model replicas."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    import httpx
+
+    def load(url: str) -> dict:
+        def one(index: int) -> int:
+            body = {"model": ("expert-sql", "expert-neo4j")[index % 2], "max_tokens": 32, "ignore_eos": True,
+                    "temperature": 0, "messages": [{"role": "user", "content": f"list the users {index}"}]}
+            response = httpx.post(f"{url}/v1/chat/completions", json=body, timeout=300)
+            assert response.status_code == 200, response.text
+            return response.json()["usage"]["completion_tokens"]
+
+        for index in range(8):
+            one(index)  # warm: every replica has seen both experts
+        started = time.perf_counter()
+        with ThreadPoolExecutor(8) as pool:
+            tokens = sum(pool.map(one, range(requests)))
+        seconds = time.perf_counter() - started
+        return {"requests_per_second": round(requests / seconds, 2), "tokens_per_second": round(tokens / seconds, 1),
+                "seconds": round(seconds, 2), "requests": requests}
+
+    figures = {}
+    with tempfile.TemporaryDirectory() as scratch:
+        home = Path(scratch) / "home"
+        install_experts(home, Path(scratch))
+        with server(home, "--all") as (url, _):
+            figures["single_process"] = load(url)
+        with server(home, "--all", env={"OMP_NUM_THREADS": "1"}) as (url, _):  # as Ray runs each replica
+            figures["single_process_1_thread"] = load(url)
+        for replicas in (1, 2):
+            with server(home, "--all", "--ray", "--replicas", str(replicas)) as (url, _):
+                figures[f"ray_{replicas}_replica{'s' if replicas > 1 else ''}"] = load(url)
+    one, two = figures["ray_1_replica"], figures["ray_2_replicas"]
+    return {**figures, "speedup_2_vs_1": round(two["tokens_per_second"] / one["tokens_per_second"], 2),
+            "load_average": os.getloadavg()}
+
+
 def bench_training(rows: int) -> dict:
     words = ["users", "orders", "name", "age", "count", "price", "product", "city", "email", "status"]
     rng = random.Random(0)
@@ -193,8 +239,13 @@ def main() -> None:
         figures["gateway"] = bench_gateway(args.requests)
     if not args.skip_train:
         figures["training"] = bench_training(args.train_rows)
+    if not args.skip_ray:
+        figures["ray"] = bench_ray(args.ray_requests)
     args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / "scale.json").write_text(json.dumps(figures, indent=2) + "\n")
+    path = args.out / "scale.json"  # sections skipped this run keep their last figures
+    kept = json.loads(path.read_text()) if path.is_file() else {}
+    figures = {**kept, **figures}
+    path.write_text(json.dumps(figures, indent=2) + "\n")
     print(json.dumps(figures, indent=2))
 
 
