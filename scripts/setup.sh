@@ -11,5 +11,5 @@ if ! .venv/bin/python -c "import torch" >/dev/null 2>&1; then
   echo "installing ${EXPERT_TORCH_SPEC:-torch==2.13.0} ..." >&2
   .venv/bin/python -m pip install --quiet "${EXPERT_TORCH_SPEC:-torch==2.13.0}"
 fi
-echo "installing expert-cli[train,chat,serve,eval,generate,dev] ..." >&2
-.venv/bin/python -m pip install --quiet -e ".[train,chat,serve,eval,generate,dev]"
+echo "installing expert-cli[train,chat,serve,gateway,ray,eval,generate,dev] ..." >&2
+.venv/bin/python -m pip install --quiet -e ".[train,chat,serve,gateway,ray,eval,generate,dev]"

@@ -17,7 +17,6 @@ from expert_cli.core.errors import InferenceError, ModelNotFoundError, TrainingE
 from expert_cli.models.device import Placement
 
 QUANTIZED = ("int4", "int8")
-SMALL_MODEL_PARAMETERS = 50_000_000
 THREADS_ENV = "EXPERT_TRAIN_THREADS"
 
 
@@ -124,18 +123,13 @@ def cpu_threads(model: Any, device: Placement) -> Iterator[int]:
     """
     import torch
 
+    from expert_cli.models.device import preferred_cpu_threads
+
     previous = torch.get_num_threads()
-    wanted = previous
-    if os.environ.get(THREADS_ENV, "").strip().isdigit():
-        wanted = max(1, int(os.environ[THREADS_ENV]))
-    elif not device.on_cuda and not os.environ.get("OMP_NUM_THREADS") and _is_small(model):
-        wanted = 1
+    wanted = preferred_cpu_threads(model, device.on_cuda, THREADS_ENV) or previous
     torch.set_num_threads(wanted)
     try:
         yield wanted
     finally:
         torch.set_num_threads(previous)
 
-
-def _is_small(model: Any) -> bool:
-    return sum(p.numel() for p in model.parameters()) < SMALL_MODEL_PARAMETERS
