@@ -12,4 +12,7 @@ if ! .venv/bin/python -c "import torch" >/dev/null 2>&1; then
   .venv/bin/python -m pip install --quiet "${EXPERT_TORCH_SPEC:-torch==2.13.0}"
 fi
 echo "installing expert-cli[train,chat,serve,gateway,ray,eval,generate,dev] ..." >&2
-.venv/bin/python -m pip install --quiet -e ".[train,chat,serve,gateway,ray,eval,generate,dev]"
+# constraints.txt pins what CI tested together (EXPERT_NO_CONSTRAINTS=1 takes the newest the ranges allow)
+constraints=(-c constraints.txt)
+[ "${EXPERT_NO_CONSTRAINTS:-}" = 1 ] && constraints=()
+.venv/bin/python -m pip install --quiet -e ".[train,chat,serve,gateway,ray,eval,generate,dev]" "${constraints[@]}"
