@@ -56,15 +56,16 @@ def _stored_entry(info: store.ModelInfo) -> BaseModelEntry:
                           info.fingerprint, str(folder), info.source)
 
 
-def hf_cache_models() -> list[BaseModelEntry]:
-    """Causal-LM-looking models (a ``config.json`` in the newest snapshot) in the Hugging Face cache."""
+def hf_cache_models(cache_dir: Path | None = None) -> list[BaseModelEntry]:
+    """Causal-LM-looking models (a ``config.json`` in the newest snapshot) in the Hugging Face cache
+    (``cache_dir``, or the hub's default: ``HF_HUB_CACHE``)."""
     try:
         from huggingface_hub import scan_cache_dir
         from huggingface_hub.errors import CacheNotFound
     except ImportError:
         return []
     try:
-        cache = scan_cache_dir()
+        cache = scan_cache_dir(cache_dir)
     except (CacheNotFound, OSError, ValueError):
         return []
     entries = []

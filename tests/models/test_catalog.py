@@ -14,12 +14,9 @@ from expert_cli.models.store import weights_fingerprint
 
 
 @pytest.fixture
-def hf_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    from huggingface_hub import constants
-
+def hf_cache(tmp_path: Path) -> Path:
     cache = tmp_path / "hf-cache"
     cache.mkdir()
-    monkeypatch.setattr(constants, "HF_HUB_CACHE", str(cache))
     return cache
 
 
@@ -44,7 +41,7 @@ def test_hf_cache_models_are_listed_with_the_fingerprint_of_their_weights(hf_cac
     cache_model(hf_cache, "tiny/qwen3", {"config.json": (tiny_model / "config.json").read_bytes(),
                                          "model.safetensors": weights})
     cache_model(hf_cache, "some/dataset-like", {"README.md": b"no config"})
-    [entry] = hf_cache_models()
+    [entry] = hf_cache_models(hf_cache)
     assert (entry.name, entry.kind, entry.architecture) == ("tiny/qwen3", "hf-cache", "qwen3")
     digest = hashlib.sha256(weights).hexdigest()
     assert entry.fingerprint == hashlib.sha256(f"{digest}  model.safetensors\n".encode()).hexdigest()
