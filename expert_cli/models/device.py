@@ -145,3 +145,12 @@ def preferred_cpu_threads(model: Any, on_cuda: bool, env_var: str) -> int | None
         return None
     return 1 if sum(p.numel() for p in model.parameters()) < SMALL_MODEL_PARAMETERS else None
 
+
+def apply_cpu_threads(model: Any, placement: Placement, env_var: str) -> None:
+    """Set torch's intra-op threads to :func:`preferred_cpu_threads` for ``model``, when it prefers a number."""
+    threads = preferred_cpu_threads(model, placement.on_cuda, env_var)
+    if threads is not None:
+        import torch
+
+        torch.set_num_threads(threads)
+

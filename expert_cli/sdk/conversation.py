@@ -113,6 +113,7 @@ class ChatSession:
         self.last: ChatReply | None = None
         self._entries = {entry.name: entry for entry in setup.experts}
         self.manager = ExpertManager(device=settings.device, base_model=setup.base_path)
+        self._threads_set = False
         for entry in setup.experts:  # each loads on the first turn that needs it
             self.manager.load_expert(entry.name, entry.path, model_path=setup.base_path, lazy=True)
 
@@ -183,6 +184,11 @@ class ChatSession:
         except CompositionError as exc:
             raise CompositionError(exc.message, hint="force one of them with `/experts NAME`, or chat with "
                                                      "`--experts NAME`") from None
+        if not self._threads_set:  # as serve: one thread for a small model on the CPU
+            from expert_cli.models.device import apply_cpu_threads
+
+            apply_cpu_threads(turn.prepared.base.model, turn.prepared.base.placement, "EXPERT_THREADS")
+            self._threads_set = True
         turn.timing["load_s"] = round(time.perf_counter() - started, 6)
         self.history = list(turn.prepared.history)  # what did not fit is dropped for good
         return turn

@@ -157,6 +157,7 @@ class Scheduler:
             self._run_calls()
             self._admit()
             self._step()
+            time.sleep(0)  # let the event loop run between steps (a small model's step holds the GIL)
 
     def _run_calls(self) -> None:
         while self._calls:

@@ -288,6 +288,7 @@ def serve(settings: ServeSettings, on_listening: Any = None, make_app: Any = Non
         sock.close()
         raise UsageError(f"cannot listen on `{settings.host}:{settings.port}` ({exc.strerror})",
                          hint="pick another `--port`, or `--port 0` for any free one") from None
+    sock.listen(2048)  # connections queue from now on, so the URL printed below is reachable at once
     port = sock.getsockname()[1]
     host = f"[{settings.host}]" if ":" in settings.host else settings.host
     config = uvicorn.Config(app, log_level="warning", access_log=False,
