@@ -35,6 +35,10 @@ def serve_command(
     address: str | None = typer.Option(None, "--address", help="With --ray: an existing cluster (HOST:6379, auto)."),
     max_experts_per_replica: int = typer.Option(
         4, "--max-experts-per-replica", help="With --ray: compositions each replica keeps (multiplexing)."),
+    autoscaling: str | None = typer.Option(
+        None, "--autoscaling", metavar="JSON",
+        help='With --ray: Ray Serve\'s autoscaling_config, e.g. \'{"min_replicas": 1, "max_replicas": 4}\' '
+             "(replaces --replicas)."),
 ) -> None:
     """Serve experts over HTTP with OpenAI's API (chat, completions, models), batching requests together.
 
@@ -67,7 +71,9 @@ def serve_command(
     if ray:
         from expert_cli.sdk.ray_serving import RaySettings, serve_ray
 
-        serve_ray(settings, RaySettings(replicas, address, max_experts_per_replica), on_listening=listening)
+        scaling = parse_autoscaling(autoscaling) if autoscaling is not None else None
+        serve_ray(settings, RaySettings(replicas, address, max_experts_per_replica, autoscaling=scaling),
+                  on_listening=listening)
         return
     if upstream is None:
         serve(settings, on_listening=listening)
@@ -76,3 +82,19 @@ def serve_command(
 
     key = upstream_api_key or os.environ.get("EXPERT_UPSTREAM_API_KEY") or None
     serve_gateway(settings, GatewaySettings(upstream, key), on_listening=listening)
+
+
+def parse_autoscaling(text: str) -> dict:
+    """``--autoscaling`` as the JSON object Ray Serve takes as ``autoscaling_config``."""
+    import json
+
+    try:
+        value = json.loads(text)
+    except ValueError as exc:
+        raise UsageError(f"`--autoscaling` is not JSON ({exc})",
+                         hint='pass an object such as \'{"min_replicas": 1, "max_replicas": 4}\'') from None
+    if not isinstance(value, dict) or not value:
+        raise UsageError("`--autoscaling` must be a JSON object of Ray Serve autoscaling settings",
+                         hint='pass an object such as \'{"min_replicas": 1, "max_replicas": 4}\'')
+    return value
+

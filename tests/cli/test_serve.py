@@ -23,3 +23,20 @@ def test_ray_and_an_upstream_are_exclusive(cli):
     result = cli("serve", "--ray", "--upstream", "http://127.0.0.1:9/v1")
     assert result.exit_code == 2
     assert result.stderr.startswith("error: `--ray` and `--upstream` cannot be used together")
+
+
+@pytest.mark.parametrize(("value", "message"), [
+    ("{min_replicas: 1}", "error: `--autoscaling` is not JSON"),
+    ("[1, 4]", "error: `--autoscaling` must be a JSON object"),
+])
+def test_ray_autoscaling_settings_must_be_a_json_object(cli, value, message):
+    pytest.importorskip("ray")
+    result = cli("serve", "--ray", "--autoscaling", value, "--base-model", "builtin:tiny-qwen3")
+    assert result.exit_code == 2
+    assert result.stderr.startswith(message)
+
+
+def test_ray_autoscaling_settings_reach_ray_serve_as_given():
+    from expert_cli.cli.serve import parse_autoscaling
+
+    assert parse_autoscaling('{"min_replicas": 1, "max_replicas": 4}') == {"min_replicas": 1, "max_replicas": 4}
