@@ -114,6 +114,7 @@ class ChatSession:
         self._entries = {entry.name: entry for entry in setup.experts}
         self.manager = ExpertManager(device=settings.device, base_model=setup.base_path)
         self._threads_set = False
+        self._semantics_checked = False
         for entry in setup.experts:  # each loads on the first turn that needs it
             self.manager.load_expert(entry.name, entry.path, model_path=setup.base_path, lazy=True)
 
@@ -202,6 +203,12 @@ class ChatSession:
             names = [entry.name for entry in self.setup.experts]
             weights = composition_weights(names, [1.0] * len(names))
         elif mode == "routed":
+            if not self._semantics_checked:  # the base model's own view, once it is loaded anyway
+                from expert_cli.sdk.routing import semantics_want_base, with_base_semantics
+
+                self._semantics_checked = True
+                if semantics_want_base():
+                    self.setup.router = with_base_semantics(self.setup.router, self.manager.bare_base())
             decision = self.setup.router.route(prompt)
             order = sorted(range(len(decision.experts)), key=lambda i: -decision.weights[decision.experts[i]])
             weights = {decision.experts[i]: decision.weights[decision.experts[i]] for i in order}

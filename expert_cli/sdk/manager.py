@@ -136,6 +136,11 @@ class ExpertManager:
             self._ensure_loaded([name])
             return self._loaded[name]
 
+    def bare_base(self) -> Any:
+        """The loaded base model that answers without experts (loaded now if need be)."""
+        with self._lock:
+            return self._base_for_bare()
+
     def close(self) -> None:
         """Unload everything."""
         with self._lock:

@@ -3,6 +3,7 @@ prompt's decision. Pure Python: no model is loaded."""
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -38,10 +39,33 @@ def installed_routing(entries: Sequence[InstalledExpert]) -> RoutingSet:
     return routing
 
 
-def installed_router(entries: Sequence[InstalledExpert]) -> tuple[Router, list[str]]:
-    """A router among ``entries`` (their manifests and ``routing_exemplars.json``), and read warnings."""
+def installed_router(entries: Sequence[InstalledExpert], base: Any = None) -> tuple[Router, list[str]]:
+    """A router among ``entries`` (their manifests and ``routing_exemplars.json``), and read warnings. With a
+    loaded ``base`` and ``EXPERT_ROUTER_SEMANTIC=base``, the base model's own hidden states add a score."""
     routing = installed_routing(entries)
-    return Router(routing.candidates, semantic=semantic_scorer_from_env()), routing.warnings
+    return Router(routing.candidates, semantic=base_semantics(base)), routing.warnings
+
+
+def base_semantics(base: Any = None) -> Any:
+    """The semantic scorer ``EXPERT_ROUTER_SEMANTIC`` asks for: ``base`` (needs the loaded base), a
+    sentence-embedding model, or None (the default)."""
+    if base is None:
+        return semantic_scorer_from_env()
+    return semantic_scorer_from_env(base.model, base.tokenizer)
+
+
+def semantics_want_base() -> bool:
+    """Whether ``EXPERT_ROUTER_SEMANTIC=base`` asks for the base model's own semantic score."""
+    from expert_cli.routing.semantic import BASE_MODEL_VALUE, ENABLE_ENV
+
+    return os.environ.get(ENABLE_ENV, "").strip().lower() == BASE_MODEL_VALUE
+
+
+def with_base_semantics(router: Router, base: Any) -> Router:
+    """``router`` with the loaded base model's semantic score when ``EXPERT_ROUTER_SEMANTIC=base`` asks for
+    it (the same router otherwise): chat builds its router before any model loads."""
+    scorer = base_semantics(base)
+    return router if scorer is None else Router(router.candidates, semantic=scorer)
 
 
 def route_prompt(prompt: str, experts: Sequence[str] | None = None,

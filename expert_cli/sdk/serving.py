@@ -127,7 +127,8 @@ class ServingState:
     def _reroute(self) -> None:
         from expert_cli.sdk.routing import installed_router
 
-        self.router = installed_router(list(self.served.values()))[0] if self.served else None
+        base = self.manager.bare_base() if self.manager is not None else None
+        self.router = installed_router(list(self.served.values()), base)[0] if self.served else None
 
     # -- requests ---------------------------------------------------------------------------------
     def composition_for(self, call: Call) -> dict[str, float]:

@@ -234,3 +234,19 @@ def test_experts_on_different_base_models(cli, installed, expert_sources):
 def test_bad_flags_are_usage_errors(cli, installed, args, message):
     result = cli("chat", *args)
     assert result.exit_code == 2 and error_line(result) == message
+
+
+def test_the_base_models_own_semantic_score_joins_routing_when_asked(cli, installed, monkeypatch):
+    """EXPERT_ROUTER_SEMANTIC=base: once chat has its base model loaded, the router also scores by it."""
+    from expert_cli.routing.hidden import HiddenStateScorer
+
+    asked: list[str] = []
+    original = HiddenStateScorer.similarities
+    monkeypatch.setattr(HiddenStateScorer, "similarities",
+                        lambda self, prompt: asked.append(prompt) or original(self, prompt))
+    assert cli("chat", "--prompt", SQL_PROMPT, "--max-tokens", "2").exit_code == 0
+    assert asked == []  # off by default
+    monkeypatch.setenv("EXPERT_ROUTER_SEMANTIC", "base")
+    result = cli("chat", "--prompt", SQL_PROMPT, "--max-tokens", "2")
+    assert result.exit_code == 0, result.stderr
+    assert asked == [SQL_PROMPT]
