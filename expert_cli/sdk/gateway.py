@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from expert_cli.core.errors import UsageError
-from expert_cli.sdk.openai_api import APIError, Call, parse_chat, parse_completion
+from expert_cli.sdk.openai_api import APIError, Call
 from expert_cli.sdk.server import EXPERTS_HEADER, Routes, build_app
 from expert_cli.sdk.serving import ServeSettings, ServingState
 
@@ -175,14 +175,9 @@ class GatewayRoutes(Routes):
         import httpx
         from starlette.responses import JSONResponse, StreamingResponse
 
-        self.check_auth(request)
-        self.check_ready()
-        body = await self.read_json(request)
-        call = parse_chat(body, self.settings.max_tokens_cap) if chat else parse_completion(
-            body, self.settings.max_tokens_cap)
+        body, call, composition = await self.accept(request, chat=chat)
         url = self.gateway.url
-        forward, weights = forward_body(body, call, self.state.composition_for(call), await self.models_upstream(),
-                                        url)
+        forward, weights = forward_body(body, call, composition, await self.models_upstream(), url)
         headers = {EXPERTS_HEADER: ",".join(f"{name}={weight:g}" for name, weight in weights.items()) or "none"}
         client = self.http()
         outgoing = client.build_request("POST", "/chat/completions" if chat else "/completions", json=forward)

@@ -89,6 +89,11 @@ def parse_completion(body: Any, max_tokens_cap: int) -> Call:
     return _call(body, Request(prompt, overrides=_decoding(body, max_tokens_cap)), chat=False)
 
 
+def parse_call(body: Any, *, chat: bool, max_tokens_cap: int) -> Call:
+    """``/v1/chat/completions`` (``chat``) or ``/v1/completions`` as a :class:`Call`."""
+    return parse_chat(body, max_tokens_cap) if chat else parse_completion(body, max_tokens_cap)
+
+
 def _call(body: dict[str, Any], request: Request, *, chat: bool) -> Call:
     model = body.get("model")
     if not isinstance(model, str) or not model.strip():

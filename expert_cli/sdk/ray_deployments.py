@@ -14,7 +14,7 @@ from typing import Any
 from ray import serve
 
 from expert_cli.sdk.gateway import GatewayState
-from expert_cli.sdk.openai_api import APIError, Call, completion_body, new_id, parse_chat, parse_completion
+from expert_cli.sdk.openai_api import APIError, Call, completion_body, new_id, parse_call
 from expert_cli.sdk.server import EXPERTS_HEADER, Routes, build_app, error_body
 from expert_cli.sdk.serving import ServeSettings, ServingState
 
@@ -51,12 +51,9 @@ class ExpertReplica:
     async def _submit(self, body: dict[str, Any], chat: bool) -> tuple[Call, dict[str, float], Any, asyncio.Queue]:
         """The request on this replica's scheduler, for the composition Ray multiplexed here."""
         weights = await self._composition(serve.get_multiplexed_model_id())
-        cap = self.settings.max_tokens_cap
-        call = parse_chat(body, cap) if chat else parse_completion(body, cap)
+        call = parse_call(body, chat=chat, max_tokens_cap=self.settings.max_tokens_cap)
         events: asyncio.Queue = asyncio.Queue()
-        loop = asyncio.get_running_loop()
-        job = self.state.submit(weights, call, lambda kind, payload: loop.call_soon_threadsafe(
-            events.put_nowait, (kind, payload)))
+        job = self.state.submit(weights, call, self.routes.relay.sink(events))
         return call, weights, job, events
 
     async def complete(self, body: dict[str, Any], chat: bool) -> dict[str, Any]:
@@ -121,12 +118,7 @@ class RayRoutes(Routes):
     async def complete(self, request: Any, *, chat: bool) -> Any:
         from starlette.responses import JSONResponse, StreamingResponse
 
-        self.check_auth(request)
-        self.check_ready()
-        body = await self.read_json(request)
-        cap = self.settings.max_tokens_cap
-        call = parse_chat(body, cap) if chat else parse_completion(body, cap)
-        weights = self.state.composition_for(call)
+        body, call, weights = await self.accept(request, chat=chat)
         key = composition_key(weights)
         headers = {EXPERTS_HEADER: "none" if key == "base" else key}
         handle = self.handle.options(multiplexed_model_id=key, stream=call.stream)

@@ -33,8 +33,7 @@ from expert_cli.sdk.openai_api import (
     completion_body,
     model_list,
     new_id,
-    parse_chat,
-    parse_completion,
+    parse_call,
 )
 from expert_cli.sdk.scheduler import Job, OverloadedError
 from expert_cli.sdk.serving import ServeSettings, ServingState
@@ -142,15 +141,19 @@ class Routes:
         return JSONResponse({"unloaded": name, "experts": sorted(self.state.served)})
 
     # -- completions ------------------------------------------------------------------------------
-    async def complete(self, request: Any, *, chat: bool) -> Any:
-        from starlette.responses import JSONResponse, StreamingResponse
-
+    async def accept(self, request: Any, *, chat: bool) -> tuple[Any, Call, dict[str, float]]:
+        """What every completion starts with: auth, readiness, a bounded JSON body, OpenAI's fields checked,
+        and who answers (experts and weights, lead first)."""
         self.check_auth(request)
         self.check_ready()
         body = await self.read_json(request)
-        cap = self.settings.max_tokens_cap
-        call = parse_chat(body, cap) if chat else parse_completion(body, cap)
-        weights = self.state.composition_for(call)
+        call = parse_call(body, chat=chat, max_tokens_cap=self.settings.max_tokens_cap)
+        return body, call, self.state.composition_for(call)
+
+    async def complete(self, request: Any, *, chat: bool) -> Any:
+        from starlette.responses import JSONResponse, StreamingResponse
+
+        _, call, weights = await self.accept(request, chat=chat)
         events: asyncio.Queue[tuple[str, Any]] = asyncio.Queue()
         job = self.state.submit(weights, call, self.relay.sink(events))
         headers = {EXPERTS_HEADER: ",".join(f"{name}={weight:g}" for name, weight in weights.items()) or "none"}
