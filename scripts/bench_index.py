@@ -148,8 +148,8 @@ def bench_install(root: Path, repeat: int) -> dict[str, Any]:
     from expert_cli.packages.index_sources import add_index
     from expert_cli.packages.install import install_expert, uninstall_expert
     from expert_cli.packages.publish import publish_package
-    from expert_cli.packages.signing import generate_keypair
     from expert_cli.packages.signer import sign_package
+    from expert_cli.packages.signing import generate_keypair
     from expert_cli.packages.staging import InstallOptions
     from expert_cli.packages.trust import add_trusted_key
 

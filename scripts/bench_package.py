@@ -94,11 +94,11 @@ def timed(step: Callable[[], Any], repeat: int, before: Callable[[], None] | Non
 
 
 def run(repeat: int) -> dict[str, Any]:
-    from expert_cli.packages.staging import InstallOptions
-    from expert_cli.packages.install import install_expert, uninstall_expert
     from expert_cli.packages.build import build_package
-    from expert_cli.packages.signing import generate_keypair
+    from expert_cli.packages.install import install_expert, uninstall_expert
     from expert_cli.packages.signer import sign_package
+    from expert_cli.packages.signing import generate_keypair
+    from expert_cli.packages.staging import InstallOptions
     from expert_cli.packages.trust import add_trusted_key
     from expert_cli.packages.verify import verify_target
 

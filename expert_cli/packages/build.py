@@ -19,15 +19,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from expert_cli.packages.archive import ArchiveEntry, ArchiveLimits, safe_member_name, write_archive
 from expert_cli.core.errors import PackageError
-from expert_cli.manifest.exemplars import EXEMPLARS_FILE, sample_routing_exemplars
 from expert_cli.core.files import replacing
 from expert_cli.core.hashing import hash_files, sha256_bytes, sha256_file, write_sidecar
+from expert_cli.core.progress import ProgressCallback
+from expert_cli.manifest.exemplars import EXEMPLARS_FILE, sample_routing_exemplars
 from expert_cli.manifest.locations import check_locations
 from expert_cli.manifest.model import MANIFEST_FILE, Manifest, load_manifest, model_slug
-from expert_cli.core.progress import ProgressCallback
 from expert_cli.manifest.soft_prompt_files import find_soft_prompt
+from expert_cli.packages.archive import ArchiveEntry, ArchiveLimits, safe_member_name, write_archive
 
 WEIGHT_FILES = ("adapter_config.json", "adapter_model.safetensors")
 TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "vocab.json",

@@ -16,12 +16,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from expert_cli.packages.archive import read_member
 from expert_cli.core.errors import InstallError, PackageError
-from expert_cli.manifest.model import MANIFEST_FILE, model_slug
 from expert_cli.core.jsonlines import parse_json
 from expert_cli.core.progress import ProgressCallback, report
 from expert_cli.core.versions import version_key
+from expert_cli.manifest.model import MANIFEST_FILE, model_slug
+from expert_cli.packages.archive import read_member
 from expert_cli.packages.install_source import redact_credentials
 
 SAFE_CONFIG = {

@@ -11,7 +11,13 @@ from pathlib import Path
 from typing import Any
 
 from expert_cli.core.errors import InstallError
+from expert_cli.core.progress import ProgressCallback
+from expert_cli.core.versions import parse_requirement
+from expert_cli.manifest.model import MANIFEST_FILE, parse_manifest
+from expert_cli.packages.build import WEIGHT_FILES, build_package
 from expert_cli.packages.git import ClonedRepo, clone_repo, is_lfs_pointer, pick_release, resolve_lfs
+from expert_cli.packages.install_source import FILE, FOLDER, GIT, Source, parse_source, redact_credentials
+from expert_cli.packages.registry import InstalledExpert, read_registry, registry_lock, write_registry
 from expert_cli.packages.staging import (
     InstallOptions,
     InstallResult,
@@ -21,12 +27,6 @@ from expert_cli.packages.staging import (
     prepare_package,
     staging_area,
 )
-from expert_cli.manifest.model import MANIFEST_FILE, parse_manifest
-from expert_cli.packages.build import WEIGHT_FILES, build_package
-from expert_cli.core.progress import ProgressCallback
-from expert_cli.packages.registry import InstalledExpert, read_registry, registry_lock, write_registry
-from expert_cli.packages.install_source import FILE, FOLDER, GIT, Source, parse_source, redact_credentials
-from expert_cli.core.versions import parse_requirement
 
 
 @dataclass

@@ -13,9 +13,9 @@ from typing import Any
 
 from expert_cli.core.errors import PackageError, SignatureError
 from expert_cli.core.hashing import check_sidecar, hash_files, list_files
+from expert_cli.core.progress import ProgressCallback
 from expert_cli.manifest.locations import check_locations
 from expert_cli.manifest.model import MANIFEST_FILE, load_manifest
-from expert_cli.core.progress import ProgressCallback
 from expert_cli.packages.archive import ArchiveMember, extract_archive
 from expert_cli.packages.signing import (
     ALGORITHM,

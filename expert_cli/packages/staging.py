@@ -22,17 +22,10 @@ from typing import Any
 from expert_cli.core import paths
 from expert_cli.core.errors import InstallError, UsageError, storage_error
 from expert_cli.core.files import ensure_dir
-from expert_cli.packages.integrity import IntegrityReport, open_verified
-from expert_cli.manifest.model import Manifest, load_manifest
 from expert_cli.core.progress import ProgressCallback
-from expert_cli.packages.registry import (
-    InstalledExpert,
-    Registry,
-    read_registry,
-    registry_lock,
-    utc_now,
-    write_registry,
-)
+from expert_cli.core.versions import parse_requirement, satisfies
+from expert_cli.manifest.model import Manifest, load_manifest
+from expert_cli.packages.integrity import IntegrityReport, open_verified
 from expert_cli.packages.policy import (
     BY_FLAG,
     TRUSTED,
@@ -41,8 +34,15 @@ from expert_cli.packages.policy import (
     check_version,
     decide_trust,
 )
+from expert_cli.packages.registry import (
+    InstalledExpert,
+    Registry,
+    read_registry,
+    registry_lock,
+    utc_now,
+    write_registry,
+)
 from expert_cli.packages.trust import list_trusted_keys
-from expert_cli.core.versions import parse_requirement, satisfies
 
 LOCAL = "local"
 _STAGING = re.compile(r"^[a-z]+-(\d+)-")

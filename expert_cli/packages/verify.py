@@ -8,23 +8,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from expert_cli.packages.archive import ArchiveMember, extract_archive
 from expert_cli.core.errors import PackageError, SignatureError, UsageError
 from expert_cli.core.hashing import check_sidecar
-from expert_cli.packages.integrity import (
-    IntegrityReport,
-    check_members,
-    check_package_folder,
-    open_verified,
-    read_signature,
-    verify_files,
-)
-from expert_cli.packages.build import PACKAGE_SUFFIX
 from expert_cli.core.progress import ProgressCallback
-from expert_cli.packages.registry import read_registry
-from expert_cli.packages.signing import fingerprint
-from expert_cli.packages.policy import decide_trust
-from expert_cli.packages.trust import list_trusted_keys
 from expert_cli.manifest.validation import (
     FAIL,
     PASS,
@@ -36,6 +22,20 @@ from expert_cli.manifest.validation import (
     ValidationReport,
     validate_path,
 )
+from expert_cli.packages.archive import ArchiveMember, extract_archive
+from expert_cli.packages.build import PACKAGE_SUFFIX
+from expert_cli.packages.integrity import (
+    IntegrityReport,
+    check_members,
+    check_package_folder,
+    open_verified,
+    read_signature,
+    verify_files,
+)
+from expert_cli.packages.policy import decide_trust
+from expert_cli.packages.registry import read_registry
+from expert_cli.packages.signing import fingerprint
+from expert_cli.packages.trust import list_trusted_keys
 
 
 @dataclass

@@ -12,7 +12,6 @@ import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 from expert_cli.core.errors import ExpertError
 from expert_cli.manifest.exemplars import EXEMPLARS_FILE, sample_routing_exemplars

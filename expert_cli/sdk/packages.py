@@ -14,17 +14,23 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from expert_cli.core import paths
+from expert_cli.core.progress import ProgressCallback
 from expert_cli.packages.build import PackageResult, build_package
 from expert_cli.packages.index_install import index_record, update_from_index
 from expert_cli.packages.install import UninstallResult, UpdateResult, install_expert, uninstall_expert
 from expert_cli.packages.install import update_expert as update_from_source
-from expert_cli.core.progress import ProgressCallback
+from expert_cli.packages.policy import installed_trust as _installed_trust
 from expert_cli.packages.registry import InstalledExpert, read_registry
 from expert_cli.packages.signer import SignResult, sign_package
 from expert_cli.packages.signing import DEFAULT_KEY_NAME, KeyPair, fingerprint, generate_keypair
 from expert_cli.packages.staging import InstallOptions, InstallResult
-from expert_cli.packages.policy import installed_trust as _installed_trust
-from expert_cli.packages.trust import TrustedKey, add_trusted_key, list_trusted_keys, pin_publisher, remove_trusted_key
+from expert_cli.packages.trust import (
+    TrustedKey,
+    add_trusted_key,
+    list_trusted_keys,
+    pin_publisher,
+    remove_trusted_key,
+)
 from expert_cli.packages.verify import VerifyResult, verify_target
 
 __all__ = [

@@ -11,9 +11,9 @@ import pytest
 
 pytest.importorskip("torch")
 
-from expert_cli.packages.staging import InstallOptions
-from expert_cli.packages.install import install_expert
 from expert_cli.packages.build import build_package
+from expert_cli.packages.install import install_expert
+from expert_cli.packages.staging import InstallOptions
 
 SQL_PROMPT = "Write a SQL query that lists every row of the users table"
 SQL_GRAMMAR = 'root ::= "SELECT " [a-z ]+\n'

@@ -17,12 +17,12 @@ from package_helpers import write_expert
 
 from expert_cli.core import paths
 from expert_cli.core.errors import InstallError, SignatureError, UsageError
-from expert_cli.packages.staging import InstallOptions
-from expert_cli.packages.install import install_expert, update_expert
 from expert_cli.packages.build import build_package
+from expert_cli.packages.install import install_expert, update_expert
 from expert_cli.packages.registry import read_registry
-from expert_cli.packages.signing import generate_keypair
 from expert_cli.packages.signer import sign_package
+from expert_cli.packages.signing import generate_keypair
+from expert_cli.packages.staging import InstallOptions
 from expert_cli.packages.trust import add_trusted_key
 
 # Git is what these features run on: CI (``CI`` set) must have it, so there a missing git fails instead of skipping.

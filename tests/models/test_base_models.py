@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from expert_cli.core.errors import ExpertError, ModelNotFoundError
 from expert_cli.models import resolve as base_models
 from expert_cli.models.resolve import (
     BUILTIN_PREFIX,
@@ -20,7 +21,6 @@ from expert_cli.models.resolve import (
     verify_builtin,
     verify_model_folder,
 )
-from expert_cli.core.errors import ExpertError, ModelNotFoundError
 
 TINY = "builtin:tiny-qwen3"
 SHIPPED = Path(base_models.__file__).resolve().parent / "tiny-qwen3"

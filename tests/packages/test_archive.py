@@ -10,6 +10,7 @@ import pytest
 from hostile_archives import HOSTILE, REASONS, SMALL
 from package_helpers import add_member, tree
 
+from expert_cli.core.errors import PackageError
 from expert_cli.packages.archive import (
     ArchiveEntry,
     extract_archive,
@@ -17,7 +18,6 @@ from expert_cli.packages.archive import (
     read_member,
     write_archive,
 )
-from expert_cli.core.errors import PackageError
 
 
 def test_every_hostile_archive_has_its_pinned_reason() -> None:

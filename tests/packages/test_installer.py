@@ -14,15 +14,15 @@ from hostile_archives import HOSTILE, REASONS, SMALL
 from package_helpers import extract_plain, flip_byte, repack, tree, write_expert
 
 from expert_cli.core import paths
-from expert_cli.packages import staging as installer
 from expert_cli.core.errors import ExpertError, InstallError, NotInstalledError, PackageError, SignatureError
 from expert_cli.core.hashing import write_sidecar
-from expert_cli.packages.staging import InstallOptions
-from expert_cli.packages.install import install_expert, uninstall_expert
+from expert_cli.packages import staging as installer
 from expert_cli.packages.build import build_package
+from expert_cli.packages.install import install_expert, uninstall_expert
 from expert_cli.packages.registry import read_registry
-from expert_cli.packages.signing import generate_keypair
 from expert_cli.packages.signer import sign_package
+from expert_cli.packages.signing import generate_keypair
+from expert_cli.packages.staging import InstallOptions
 from expert_cli.packages.trust import add_trusted_key
 
 ALLOW = InstallOptions(allow_unsigned=True)

@@ -159,8 +159,8 @@ def test_a_real_manifest_stays_schema_valid_after_package_and_sign(tiny_adapter:
                                                                      fixtures_dir: Path) -> None:
     import shutil
 
-    from expert_cli.packages.signing import generate_keypair
     from expert_cli.packages.signer import sign_package
+    from expert_cli.packages.signing import generate_keypair
     from expert_cli.packages.verify import validate_package
 
     expert = tmp_path / "expert-sql"

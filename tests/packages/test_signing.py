@@ -13,8 +13,9 @@ from package_helpers import extract_plain, sha256, write_expert
 
 from expert_cli.core import paths
 from expert_cli.core.errors import SignatureError, UsageError
-from expert_cli.packages.integrity import check_package_folder
 from expert_cli.packages.build import build_package
+from expert_cli.packages.integrity import check_package_folder
+from expert_cli.packages.signer import sign_package
 from expert_cli.packages.signing import (
     fingerprint,
     generate_keypair,
@@ -23,7 +24,6 @@ from expert_cli.packages.signing import (
     pubkey_text,
     signing_message,
 )
-from expert_cli.packages.signer import sign_package
 
 
 @pytest.fixture

@@ -19,8 +19,8 @@ from expert_cli.packages.install_source import redact_credentials
 from expert_cli.packages.open import resolve_expert_source
 from expert_cli.packages.policy import check_usable, installed_trust
 from expert_cli.packages.registry import read_registry
-from expert_cli.packages.signing import generate_keypair, load_private_key
 from expert_cli.packages.signer import sign_package
+from expert_cli.packages.signing import generate_keypair, load_private_key
 from expert_cli.packages.staging import InstallOptions
 from expert_cli.packages.trust import add_trusted_key, list_trusted_keys, pin_publisher, remove_trusted_key
 from expert_cli.packages.verify import verify_target

@@ -37,8 +37,8 @@ def experts(tiny_model: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[
 
 @pytest.fixture(scope="module")
 def loaded(tiny_model: Path, experts: dict[str, Path]):
-    from expert_cli.runtime.generate import Member
     from expert_cli.runtime.bundle import open_expert
+    from expert_cli.runtime.generate import Member
     from expert_cli.runtime.pool import BasePool
 
     base = BasePool().get(tiny_model, device="cpu")

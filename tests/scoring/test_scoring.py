@@ -7,9 +7,15 @@ from pathlib import Path
 
 import pytest
 
-from expert_cli.scoring import engines as query_execution
 from expert_cli.core.errors import DatasetError, ExpertError
-from expert_cli.scoring.metrics import TestCase, clean_prediction, load_test_cases, parse_test_case, score_case
+from expert_cli.scoring import engines as query_execution
+from expert_cli.scoring.metrics import (
+    TestCase,
+    clean_prediction,
+    load_test_cases,
+    parse_test_case,
+    score_case,
+)
 
 SQL_SETUP = [
     "CREATE TABLE employees (id INTEGER PRIMARY KEY, name TEXT, city TEXT, salary INTEGER);",

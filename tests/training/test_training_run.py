@@ -83,9 +83,9 @@ def test_soft_prompts_train_ship_in_the_package_and_are_served(tmp_path, tiny_mo
     import torch
     from safetensors.torch import load_file
 
-    from expert_cli.packages.staging import InstallOptions
-    from expert_cli.packages.install import install_expert
     from expert_cli.packages.build import build_package
+    from expert_cli.packages.install import install_expert
+    from expert_cli.packages.staging import InstallOptions
     from expert_cli.sdk.expert import Expert
 
     expert = make_expert(tmp_path / "e", tiny_model, chat_rows(6), soft_prompts=[
