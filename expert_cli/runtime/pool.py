@@ -81,7 +81,7 @@ class LoadedBase:
             if name in self.adapters:
                 self.detach(name)
             for module_path, slot in weights.slots.items():
-                wrap_linear(self.model, module_path, self.routing).slots[name] = slot
+                wrap_linear(self.model, module_path, self.routing).add_slot(name, slot)
             attached = AttachedAdapter(name, folder, weights, time.perf_counter() - started)
             self.adapters[name] = attached
             return attached
@@ -92,7 +92,7 @@ class LoadedBase:
             attached = self._get(name)
             for module_path in attached.weights.slots:
                 wrapper = self.model.get_submodule(module_path)
-                wrapper.slots.pop(name, None)
+                wrapper.remove_slot(name)
                 unwrap_linear(self.model, module_path)
             del self.adapters[name]
 

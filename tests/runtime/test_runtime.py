@@ -128,6 +128,31 @@ def test_a_batch_mixing_every_method_row_by_row_equals_each_row_alone(base):
         assert torch.allclose(batched[row], run(base, composition, [ids[row]])[0], atol=1e-5), composition
 
 
+def test_plain_lora_rows_of_a_mixed_batch_run_as_one_gathered_product(base):
+    from expert_cli.runtime.adapters.linear import AdapterLinear
+
+    # Rows with one LoRA, two composed, the same LoRA at two weights, a bare row and a DoRA row beside them.
+    compositions = [(("a", 1.0),), (("b", 1.0),), (("a", 1.0), ("b", 0.5)), (("a", 0.3),), (),
+                    (("rs", 1.0), ("dora", 1.0)), (("ada", 2.0),)]
+    ids = [[9 + row, 6, 7, 8, 9, 10, 11, 12] for row in range(len(compositions))]
+    plan = base.rows_plan(compositions)
+    with base.using_plan(plan):
+        batched = logits(base.model, ids)
+        again = logits(base.model, ids)  # the second forward reuses the stacks built by the first
+    wrapper = base.model.get_submodule("model.layers.0.self_attn.q_proj")
+    assert isinstance(wrapper, AdapterLinear)
+    (gathered,) = wrapper._gathered
+    assert gathered.plan is plan and gathered.mask.shape[0] == len(compositions)
+    stacked = [step.name for step in plan if step.name in wrapper.slots and step.name != "dora"]
+    assert sorted(set(stacked)) == ["a", "b", "rs"]  # (this layer's AdaLoRA rank was pruned to 0)
+    assert gathered.a.shape[0] == sum(wrapper.slots[name].a.shape[0] for name in stacked)
+    assert torch.equal(batched, again)
+    for row, composition in enumerate(compositions):
+        assert torch.allclose(batched[row], run(base, composition, [ids[row]])[0], atol=1e-5), composition
+    base.detach("b")
+    assert wrapper._gathered == []  # a detached adapter's tensors are not kept alive by a stack
+
+
 @pytest.mark.parametrize("name", ["a", "dora", "ia3", "ada", "kron", "kron-f", "rs"])
 def test_same_logits_as_stock_peft_model(base, tiny_model, adapters, name):
     from peft import PeftModel

@@ -12,6 +12,14 @@ layer's input (:meth:`Slot.scale_input`, only when ``scales_input``) and to its 
 Several active slots compose independently of their order: input scales first, then output scales, then
 additive ones (:class:`DeltaSlot`), each computing its delta against the base output (PEFT chains DoRA
 adapters on the running result instead; for one adapter the two agree).
+
+A mixed batch (rows with different experts) would cost one gather, two small products and one scatter per
+adapter per layer if each slot ran on its own rows. Plain LoRA slots (``gatherable``) instead run as one
+gathered low-rank product: their ``A`` matrices stacked into one ``[R, in]``, their ``B`` into one
+``[out, R]``, and a ``[rows, R]`` mask holding each row's ``weight * scale`` on its adapters' rank segments
+(zero elsewhere), so ``out + ((x A^T) * mask) B^T`` is one ``mm``, one ``mul`` and one ``addmm`` whatever the
+number of experts. The stacks and the mask depend only on the plan, which lives as long as the batch's
+membership, so each wrapper builds them once per plan (:class:`GatheredLora`).
 """
 
 from __future__ import annotations
@@ -43,6 +51,7 @@ class Slot:
     """One adapter's tensors on one Linear layer; each method module subclasses it."""
 
     scales_input = False  # True when the slot scales the base layer's input (see scale_input)
+    gatherable = False  # True for plain LoRA: ``a`` [r, in], ``b`` [out, r], ``scale``; see GatheredLora
 
     def tensors(self) -> tuple[torch.Tensor | None, ...]:
         raise NotImplementedError
@@ -86,6 +95,15 @@ class AdapterLinear(nn.Module):
         self.slots: dict[str, Slot] = {}
         self.in_features = base_layer.in_features
         self.out_features = base_layer.out_features
+        self._gathered: list[GatheredLora] = []  # the last few plans' stacks, newest last
+
+    def add_slot(self, name: str, slot: Slot) -> None:
+        self.slots[name] = slot
+        self._gathered.clear()
+
+    def remove_slot(self, name: str) -> None:
+        self.slots.pop(name, None)
+        self._gathered.clear()
 
     @property
     def weight(self) -> torch.Tensor:
@@ -112,10 +130,54 @@ class AdapterLinear(nn.Module):
         for slot, step in active:
             if not isinstance(slot, DeltaSlot):
                 out = slot.apply(out, x, base, step, self.base_layer.bias)
-        for slot, step in active:
-            if isinstance(slot, DeltaSlot):
-                out = slot.apply(out, x, base, step, self.base_layer.bias)
+        deltas = [(slot, step) for slot, step in active if isinstance(slot, DeltaSlot)]
+        gathered = [(slot, step) for slot, step in deltas if slot.gatherable and step.rows is not None]
+        if len(gathered) > 1:
+            out = self._gathered_for(plan, gathered, x.shape[0]).add_to(out, x)
+            deltas = [(slot, step) for slot, step in deltas if not (slot.gatherable and step.rows is not None)]
+        for slot, step in deltas:
+            out = slot.apply(out, x, base, step, self.base_layer.bias)
         return out
+
+    def _gathered_for(self, plan: tuple[Activation, ...], group: list[tuple[Slot, Activation]],
+                      batch: int) -> GatheredLora:
+        for gathered in self._gathered:
+            if gathered.plan is plan and gathered.batch == batch:
+                return gathered
+        gathered = GatheredLora.build(plan, group, batch)
+        # Two entries: a batch that admits new rows alternates between its own plan and the newcomers' one.
+        self._gathered = [*self._gathered[-1:], gathered]
+        return gathered
+
+
+@dataclass(eq=False)
+class GatheredLora:
+    """The plain LoRA slots of one plan on one layer as a single low-rank product (see the module docstring)."""
+
+    plan: tuple[Activation, ...]
+    batch: int
+    a: torch.Tensor  # [R, in]: every activation's A, stacked
+    b_t: torch.Tensor  # [R, out]: every activation's B, stacked and transposed
+    mask: torch.Tensor  # [batch, 1, R]: weight * scale on a row's own segments, 0 elsewhere
+
+    @classmethod
+    def build(cls, plan: tuple[Activation, ...], group: list[tuple[Slot, Activation]], batch: int) -> GatheredLora:
+        slots = [slot for slot, _ in group]
+        a = torch.cat([slot.a for slot in slots])  # type: ignore[attr-defined]
+        b_t = torch.cat([slot.b for slot in slots], dim=1).t().contiguous()  # type: ignore[attr-defined]
+        mask = torch.zeros(batch, 1, a.shape[0], dtype=a.dtype, device=a.device)
+        start = 0
+        for slot, step in group:
+            end = start + slot.a.shape[0]  # type: ignore[attr-defined]
+            mask[step.rows, :, start:end] = step.weight * slot.scale  # type: ignore[attr-defined]
+            start = end
+        return cls(plan, batch, a, b_t, mask)
+
+    def add_to(self, out: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+        """``out`` plus every row's own LoRA deltas; ``x`` is ``[batch, tokens, in]``."""
+        hidden = torch.matmul(x, self.a.t()) * self.mask
+        flat = out.reshape(-1, out.shape[-1])
+        return torch.addmm(flat, hidden.reshape(-1, hidden.shape[-1]), self.b_t).view(out.shape)
 
 
 @dataclass

@@ -41,6 +41,7 @@ class LoraSlot(DeltaSlot):
     a: torch.Tensor  # (r, in)
     b: torch.Tensor  # (out, r)
     scale: float
+    gatherable = True
 
     def tensors(self) -> tuple[torch.Tensor, ...]:
         return self.a, self.b
@@ -57,6 +58,7 @@ class LoraSlot(DeltaSlot):
 @dataclass
 class DoraSlot(LoraSlot):
     factor: torch.Tensor  # (out,) = magnitude / ||W + s B A||
+    gatherable = False
 
     def tensors(self) -> tuple[torch.Tensor, ...]:
         return self.a, self.b, self.factor
