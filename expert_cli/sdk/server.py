@@ -180,16 +180,19 @@ class Routes:
             while True:
                 kind, payload = await events.get()
                 if kind == "delta":
-                    yield _event(chunk_body(call, ident, created, delta=payload))
-                elif kind == "error":
-                    yield _event(error_body(payload).body())
-                    break
-                else:
-                    yield _event(chunk_body(call, ident, created, finish=payload.finish_reason, experts=weights))
-                    if call.include_usage:
-                        yield _event(chunk_body(call, ident, created, result=payload))
-                    break
-            yield b"data: [DONE]\n\n"
+                    text, following = _pending_text(events, payload)
+                    yield _event(chunk_body(call, ident, created, delta=text))
+                    if following is None:
+                        continue
+                    kind, payload = following
+                if kind == "error":
+                    yield _event(error_body(payload).body()) + DONE
+                    return
+                last = _event(chunk_body(call, ident, created, finish=payload.finish_reason, experts=weights))
+                if call.include_usage:
+                    last += _event(chunk_body(call, ident, created, result=payload))
+                yield last + DONE  # one write for the end of the stream
+                return
         finally:
             job.cancel()
 
@@ -223,6 +226,21 @@ class EventRelay:
             pending, self._pending, self._scheduled = self._pending, [], False
         for queue, event in pending:
             queue.put_nowait(event)
+
+
+DONE = b"data: [DONE]\n\n"
+
+
+def _pending_text(events: asyncio.Queue, text: str) -> tuple[str, tuple[str, Any] | None]:
+    """``text`` joined with the deltas already waiting behind it, and the first other event met (or None): a
+    stream that fell behind the model sends one chunk for what piled up, not one per token."""
+    pieces = [text]
+    while not events.empty():
+        kind, payload = events.get_nowait()
+        if kind != "delta":
+            return "".join(pieces), (kind, payload)
+        pieces.append(payload)
+    return "".join(pieces), None
 
 
 def _event(document: dict[str, Any]) -> bytes:
