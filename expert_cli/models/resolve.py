@@ -128,6 +128,17 @@ def verify_model_folder(folder: Path, progress: ProgressCallback | None = None) 
                               hint="reinstall expert-cli, or rebuild it with `scripts/build_demo_base.py`")
 
 
+def base_fingerprint(folder: Path) -> str | None:
+    """The fingerprint of a base model folder's weights (:func:`expert_cli.models.store.weights_fingerprint`),
+    read from its ``checksums.json`` (built-in and imported models have one); None for other folders."""
+    from expert_cli.models.store import weights_fingerprint
+
+    try:
+        return weights_fingerprint(_read_checksums(Path(folder)))
+    except ExpertError:
+        return None
+
+
 def _read_checksums(folder: Path) -> dict[str, str]:
     path = folder / CHECKSUMS_FILE
     try:

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from expert_cli.core.errors import PackageError
+from expert_cli.core.errors import ExpertError, PackageError
 from expert_cli.core.files import replacing
 from expert_cli.core.hashing import hash_files, sha256_bytes, sha256_file, write_sidecar
 from expert_cli.core.progress import ProgressCallback
@@ -130,13 +130,29 @@ def _archive_name(relative: str) -> str:
                            hint="use a path inside the expert folder") from None
 
 
-def packaged_manifest(manifest: Manifest, base_model_name: str, files: dict[str, str]) -> bytes:
-    """The author's manifest with only ``base_model_name`` kept and the ``files`` map set."""
+def packaged_manifest(manifest: Manifest, base_model_name: str, files: dict[str, str],
+                      base_sha256: str | None = None) -> bytes:
+    """The author's manifest with only ``base_model_name`` kept and the ``files`` map set; ``base_sha256`` (the
+    fingerprint of the weights the adapter was trained on) fills the base model's empty ``sha256``."""
     data = manifest.for_base_model(base_model_name)
     data.pop("integrity", None)
     data.pop("files", None)
     data["files"] = dict(sorted(files.items()))
+    entries = data.get("base_models") if manifest.schema_version == "2.0" else [data.get("base_model")]
+    for entry in entries or []:
+        if base_sha256 and isinstance(entry, dict) and not entry.get("sha256"):
+            entry["sha256"] = base_sha256
     return (json.dumps(data, indent=2, ensure_ascii=False) + "\n").encode("utf-8")
+
+
+def local_base_fingerprint(name: str) -> str | None:
+    """The fingerprint of base model ``name`` as this machine has it (built-in and imported models), if known."""
+    from expert_cli.models.resolve import base_fingerprint, resolve_base_model
+
+    try:
+        return base_fingerprint(resolve_base_model(name))
+    except ExpertError:  # not on this machine (an id not in the HF cache): nothing to record
+        return None
 
 
 def resolve_output(output: Path | None, file_name: str) -> Path:
@@ -173,7 +189,8 @@ def build_package(expert_dir: Path, output: Path | None = None, model: str | Non
         entries[EXEMPLARS_FILE] = ArchiveEntry(EXEMPLARS_FILE, blob)
     hashes = {name: sha256_bytes(e.source) for name, e in entries.items() if isinstance(e.source, bytes)}
     hashes.update(hash_files(sources, progress))
-    manifest_entry = ArchiveEntry(MANIFEST_FILE, packaged_manifest(manifest, chosen.name, hashes))
+    manifest_entry = ArchiveEntry(MANIFEST_FILE, packaged_manifest(manifest, chosen.name, hashes,
+                                                                   local_base_fingerprint(chosen.name)))
     ordered = [manifest_entry] + [entries[name] for name in sorted(entries)]
     target = resolve_output(output, package_file_name(manifest.name, chosen.name, manifest.version))
     digest = write_package_file(ordered, target, progress)

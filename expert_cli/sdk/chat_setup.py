@@ -6,14 +6,17 @@ experts on different base models, or a base model missing offline fails at once 
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from expert_cli.core.errors import UsageError
+from expert_cli.core.errors import ExpertError, UsageError
 from expert_cli.packages.registry import InstalledExpert
 from expert_cli.sdk.installed import installed_experts, require_installed
+
+FINGERPRINT = re.compile(r"^[0-9a-f]{64}$")
 
 
 @dataclass
@@ -68,6 +71,7 @@ def prepare_chat(settings: ChatSettings) -> ChatSetup:
                              warnings=warnings)
     base_model = shared_base_model(experts, settings.base_model) if experts else settings.base_model
     setup = ChatSetup(experts, base_model, resolve_base_model(base_model), warnings=warnings)
+    setup.warnings += base_mismatch_warnings(experts, setup.base_path)
     if experts and settings.route:
         setup.router, routing_warnings = build_router(experts)
         setup.warnings += routing_warnings
@@ -103,6 +107,30 @@ def shared_base_model(experts: Sequence[InstalledExpert], given: str | None = No
         raise UsageError(f"the registry records no base model for `{missing.spec}`",
                          hint="reinstall it with `expert-cli install <source> --force`, or pass `--base-model`")
     return recorded[0]
+
+
+def base_mismatch_warnings(experts: Sequence[InstalledExpert], base_path: Path) -> list[str]:
+    """One warning per expert packaged for other weights than the base at ``base_path``: its manifest's base
+    ``sha256`` (the fingerprint ``package`` records) differs from this base's. Nothing to compare (a base
+    without ``checksums.json``, a manifest without a fingerprint) is no warning."""
+    from expert_cli.manifest.model import load_manifest
+    from expert_cli.models.resolve import base_fingerprint
+
+    here = base_fingerprint(base_path)
+    if here is None:
+        return []
+    warnings = []
+    for entry in experts:
+        try:
+            specs = load_manifest(Path(entry.path)).base_models
+        except ExpertError:
+            continue  # an unreadable manifest fails loudly when the expert loads
+        recorded = next((spec.sha256 for spec in specs if spec.name == entry.base_model), None)
+        if recorded and FINGERPRINT.match(recorded) and recorded != here:
+            warnings.append(f"`{entry.spec}` was packaged for other weights of `{entry.base_model}` "
+                            f"(fingerprint {recorded[:12]}..., this machine's is {here[:12]}...): its answers may "
+                            "be worse than its author measured; `expert-cli model list` shows what is here")
+    return warnings
 
 
 def build_router(experts: Sequence[InstalledExpert]) -> tuple[Any, list[str]]:

@@ -67,7 +67,8 @@ class ServingState:
     """The server's model side; :meth:`start` loads it (on a background thread), :meth:`close` drains it."""
 
     def __init__(self, settings: ServeSettings) -> None:
-        from expert_cli.sdk.chat_setup import shared_base_model
+        from expert_cli.models.resolve import resolve_base_model
+        from expert_cli.sdk.chat_setup import base_mismatch_warnings, shared_base_model
         from expert_cli.sdk.installed import installed_experts, require_installed
 
         self.settings = settings
@@ -85,6 +86,8 @@ class ServingState:
             raise UsageError("nothing to serve: no experts are installed and no `--base-model` is given",
                              hint="install an expert, or pass `--base-model builtin:tiny-qwen3`")
         self.served: dict[str, InstalledExpert] = {entry.name: entry for entry in entries}
+        if entries:
+            self.warnings += base_mismatch_warnings(entries, resolve_base_model(self.base_model))
         self.router: Any = None
         self.manager: Any = None
         self.scheduler: Scheduler | None = None

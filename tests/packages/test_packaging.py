@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import tarfile
 from pathlib import Path
@@ -43,10 +44,32 @@ def test_packaged_manifest_is_the_authors_plus_files(tiny_adapter: Path, tmp_pat
     original = json.loads((expert / "manifest.json").read_text())
     packaged = _manifest(build_package(expert, tmp_path).path)
     files = packaged.pop("files")
+    recorded = packaged["base_models"][0].pop("sha256")
     assert packaged == original  # unknown keys, _comment and quality_metrics survive untouched
+    assert recorded == builtin_weights_fingerprint()  # the base the adapter goes with, by its weights
     assert files["adapter_model.safetensors"] == sha256(tiny_adapter / "adapter_model.safetensors")
     assert set(files) == {"LICENSE", "README.md", "adapter_config.json", "adapter_model.safetensors",
                           "grammar.gbnf", "routing_exemplars.json"}
+
+
+def builtin_weights_fingerprint() -> str:
+    """``sha256sum`` of the built-in base's weight files, hashed again: the fingerprint, computed here."""
+    from expert_cli.models.resolve import resolve_base_model
+
+    folder = resolve_base_model(BASE)
+    lines = "".join(f"{sha256(path)}  {path.name}\n" for path in sorted(folder.glob("*.safetensors")))
+    return hashlib.sha256(lines.encode()).hexdigest()
+
+
+def test_a_base_fingerprint_the_author_wrote_is_kept_and_an_unknown_base_gets_none(tiny_adapter: Path,
+                                                                                   tmp_path: Path) -> None:
+    expert = write_expert(tmp_path / "expert", tiny_adapter, models=(BASE, "Org/not-in-any-cache"))
+    data = json.loads((expert / "manifest.json").read_text())
+    data["base_models"][0]["sha256"] = "f" * 64
+    (expert / "manifest.json").write_text(json.dumps(data))
+    assert _manifest(build_package(expert, tmp_path, model=BASE).path)["base_models"][0]["sha256"] == "f" * 64
+    unknown = _manifest(build_package(expert, tmp_path, model="Org/not-in-any-cache").path)["base_models"][0]
+    assert "sha256" not in unknown
 
 
 def test_packaging_twice_gives_identical_bytes(tiny_adapter: Path, tmp_path: Path) -> None:
@@ -73,7 +96,7 @@ def test_v1_manifest_packages_weights_from_the_expert_root(tiny_adapter: Path, t
     expert = write_expert(tmp_path / "expert", tiny_adapter, schema="1.0", layout="root")
     result = build_package(expert, tmp_path)
     assert result.weights_dir == expert
-    assert _manifest(result.path)["base_model"] == {"name": BASE}
+    assert _manifest(result.path)["base_model"] == {"name": BASE, "sha256": builtin_weights_fingerprint()}
 
 
 def test_packaging_checkpoint_is_honoured(tiny_adapter: Path, tmp_path: Path) -> None:
