@@ -246,6 +246,9 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=48)
     parser.add_argument("--max-tokens", type=int, default=32)
     parser.add_argument("--rss-requests", type=int, default=2000, help="0 skips the memory run")
+    parser.add_argument("--no-baseline", action="store_true",
+                        help="only our server (a quick A/B of its settings); the PEFT server is not run")
+    parser.add_argument("--out", default="serve", help="bench-results/<out>.json and .md (default: serve)")
     parser.add_argument("--peft-server", nargs="+", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.peft_server:
@@ -270,24 +273,28 @@ def main() -> None:
             report["rss"] = rss_run(ours, url, names, args.rss_requests) if args.rss_requests else None
         finally:
             ours.stop()
-        peft = Process([sys.executable, __file__, "--peft-server", str(base), *map(str, folders)], env)
-        try:
-            url = peft.url()
-            load(url, names, 1, 4, 4, stream=False)  # warm-up
-            report["peft"] = [load(url, names, c, args.requests, args.max_tokens, stream=False) for c in clients]
-        finally:
-            peft.stop()
+        report["peft"] = []
+        if not args.no_baseline:
+            peft = Process([sys.executable, __file__, "--peft-server", str(base), *map(str, folders)], env)
+            try:
+                url = peft.url()
+                load(url, names, 1, 4, 4, stream=False)  # warm-up
+                report["peft"] = [load(url, names, c, args.requests, args.max_tokens, stream=False)
+                                  for c in clients]
+            finally:
+                peft.stop()
     top, one = report["ours"][-1], report["ours"][0]
     report["ratios"] = {
-        f"ours_{top['clients']}_vs_peft_{top['clients']}": round(top["tokens_per_s"] /
-                                                                 report["peft"][-1]["tokens_per_s"], 2),
         f"ours_{top['clients']}_vs_one_at_a_time": round(top["tokens_per_s"] / one["tokens_per_s"], 2),
         "ttft_p99_vs_one_client": round(top["ttft_p99_s"] / one["ttft_p99_s"], 2),
     }
+    if report["peft"]:
+        report["ratios"][f"ours_{top['clients']}_vs_peft_{top['clients']}"] = round(
+            top["tokens_per_s"] / report["peft"][-1]["tokens_per_s"], 2)
     out = ROOT / "bench-results"
     out.mkdir(exist_ok=True)
-    (out / "serve.json").write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
-    (out / "serve.md").write_text(markdown(report), encoding="utf-8")
+    (out / f"{args.out}.json").write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
+    (out / f"{args.out}.md").write_text(markdown(report), encoding="utf-8")
     print(markdown(report))
 
 

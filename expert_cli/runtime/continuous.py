@@ -169,19 +169,26 @@ class ContinuousBatch:
 
     def _choose(self, rows: list[LiveRow], logits: torch.Tensor) -> torch.Tensor:
         self._mask_grammars(rows, logits)
+        no_eos = [index for index, row in enumerate(rows) if row.request.params.ignore_eos]
+        if no_eos:
+            rows_index = torch.tensor(no_eos, device=logits.device)[:, None]
+            logits[rows_index, torch.tensor(self.stop_ids, device=logits.device)] = float("-inf")
+        # Plain greedy rows (most of a serving batch) take one argmax for all of them; the others sample alone.
+        argmax = logits.argmax(dim=-1).tolist()
         chosen = []
         for index, row in enumerate(rows):
             if row.finish is not None:
                 chosen.append(self.stop_ids[0])
                 continue
             params = row.request.params
-            seen = None
-            if params.repetition_penalty != 1:
-                seen = torch.tensor(sorted(set(row.request.prompt_ids) | set(row.generated)), dtype=torch.long,
-                                    device=logits.device)
-            if params.ignore_eos:
-                logits[index, list(self.stop_ids)] = float("-inf")
-            token = choose_token(logits[index], params, row.generator, seen)
+            if params.greedy and params.repetition_penalty == 1:
+                token = argmax[index]
+            else:
+                seen = None
+                if params.repetition_penalty != 1:
+                    seen = torch.tensor(sorted(set(row.request.prompt_ids) | set(row.generated)),
+                                        dtype=torch.long, device=logits.device)
+                token = choose_token(logits[index], params, row.generator, seen)
             chosen.append(token)
             self._record(row, token)
         return torch.tensor(chosen, dtype=torch.long, device=self.device)

@@ -120,3 +120,25 @@ def test_a_row_sharing_an_expert_with_a_running_row_answers_as_alone(manager: Ex
         if len(batch):
             batch.step()
     assert row.generated == expected
+
+
+
+def test_ignore_eos_rows_run_to_max_tokens_beside_rows_that_stop():
+    from expert_cli.runtime.continuous import ContinuousBatch
+    from expert_cli.sdk import requests
+
+    question = "What is the capital of France?"  # the demo base answers and ends its turn
+    with ExpertManager(base_model="builtin:tiny-qwen3") as demo:
+        def row(**extra):
+            return demo.prepare(None, Request(question, overrides={"temperature": 0, "max_tokens": 40, **extra}))
+
+        alone = requests.run([row()])[0].token_ids
+        assert len(alone) < 40
+        batch = ContinuousBatch(row().base)
+        plain, forced = batch.admit([row().row, row(ignore_eos=True).row])
+        while len(batch):
+            batch.step()
+            batch.take_finished()
+    assert plain.generated[:len(alone)] == alone and plain.finish == "stop"
+    assert len(forced.generated) == 40 and forced.finish == "length"
+    assert not set(forced.generated) & set(batch.stop_ids)
