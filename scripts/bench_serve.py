@@ -110,6 +110,12 @@ class Process:
         with open(f"/proc/{self.process.pid}/status") as handle:
             return next(int(line.split()[1]) * 1024 for line in handle if line.startswith("VmRSS"))
 
+    def cpu_seconds(self) -> float:
+        """User + system CPU time of the server process so far (all its threads)."""
+        with open(f"/proc/{self.process.pid}/stat") as handle:
+            fields = handle.read().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
     def stop(self) -> None:
         self.process.terminate()
         try:
@@ -194,19 +200,24 @@ def one_request(url: str, model: str, prompt: str, max_tokens: int, stream: bool
 
 
 def load(url: str, experts: list[str], clients: int, requests: int, max_tokens: int, stream: bool,
-         ) -> dict[str, float]:
+         server: Process | None = None) -> dict[str, float]:
     jobs = [(experts[i % len(experts)], PROMPTS[i % len(PROMPTS)]) for i in range(requests)]
+    server_cpu, client_cpu = server.cpu_seconds() if server else 0.0, time.process_time()
     started = time.perf_counter()
     with ThreadPoolExecutor(clients) as pool:
         results = list(pool.map(lambda job: one_request(url, job[0], job[1], max_tokens, stream), jobs))
     wall = time.perf_counter() - started
+    server_cpu = server.cpu_seconds() - server_cpu if server else 0.0
+    client_cpu = time.process_time() - client_cpu
     ttft = sorted(r["ttft"] for r in results)
     latency = sorted(r["latency"] for r in results)
     return {"clients": clients, "requests": requests, "wall_s": round(wall, 3),
             "tokens_per_s": round(sum(r["tokens"] for r in results) / wall, 2),
             "ttft_p50_s": round(statistics.median(ttft), 4), "ttft_p99_s": round(percentile(ttft, 0.99), 4),
             "latency_p50_s": round(statistics.median(latency), 4),
-            "latency_p99_s": round(percentile(latency, 0.99), 4)}
+            "latency_p99_s": round(percentile(latency, 0.99), 4),
+            # where the two cores went: the server process, and this load generator (its HTTP clients)
+            "server_cpu_s": round(server_cpu, 2), "client_cpu_s": round(client_cpu, 2)}
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -225,12 +236,13 @@ def rss_run(server: Process, url: str, experts: list[str], count: int) -> dict[s
 # -- report -----------------------------------------------------------------------------------------------
 def markdown(report: dict[str, Any]) -> str:
     lines = [f"# bench_serve ({report['model']}, {report['experts']} experts, {report['max_tokens']} tokens each)",
-             "", "| server | clients | tokens/s | TTFT p50 | TTFT p99 | latency p50 | latency p99 |",
-             "|---|---:|---:|---:|---:|---:|---:|"]
+             "", "| server | clients | tokens/s | TTFT p50 | TTFT p99 | latency p50 | latency p99 | server CPU s |"
+             " client CPU s |", "|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for name in ("ours", "peft"):
         for row in report[name]:
             lines.append(f"| {name} | {row['clients']} | {row['tokens_per_s']} | {row['ttft_p50_s']} | "
-                         f"{row['ttft_p99_s']} | {row['latency_p50_s']} | {row['latency_p99_s']} |")
+                         f"{row['ttft_p99_s']} | {row['latency_p50_s']} | {row['latency_p99_s']} | "
+                         f"{row['server_cpu_s']} | {row['client_cpu_s']} |")
     lines += ["", "Ratios: " + json.dumps(report["ratios"])]
     if report.get("rss"):
         lines.append("RSS: " + json.dumps(report["rss"]))
@@ -269,7 +281,8 @@ def main() -> None:
         try:
             url = ours.url()
             load(url, names, 4, 8, 4, stream=True)  # warm-up
-            report["ours"] = [load(url, names, c, args.requests, args.max_tokens, stream=True) for c in clients]
+            report["ours"] = [load(url, names, c, args.requests, args.max_tokens, stream=True, server=ours)
+                              for c in clients]
             report["rss"] = rss_run(ours, url, names, args.rss_requests) if args.rss_requests else None
         finally:
             ours.stop()
@@ -279,7 +292,7 @@ def main() -> None:
             try:
                 url = peft.url()
                 load(url, names, 1, 4, 4, stream=False)  # warm-up
-                report["peft"] = [load(url, names, c, args.requests, args.max_tokens, stream=False)
+                report["peft"] = [load(url, names, c, args.requests, args.max_tokens, stream=False, server=peft)
                                   for c in clients]
             finally:
                 peft.stop()

@@ -118,8 +118,9 @@ def import_gguf(path: Path, name: str, dtype: str = "fp32", source: str | None =
     paths.tmp_dir().mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f"model-{name}-", dir=paths.tmp_dir()))
     try:
-        model, tokenizer = load_gguf(header, DTYPES[dtype], progress)
-        info = save_model_folder(model, tokenizer, staging, name, dtype, source or str(path), digest, progress)
+        with transformers_bars_off():  # progress goes to ``progress``, not to transformers' own bars
+            model, tokenizer = load_gguf(header, DTYPES[dtype], progress)
+            info = save_model_folder(model, tokenizer, staging, name, dtype, source or str(path), digest, progress)
         store.publish_model(staging, name)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
@@ -177,6 +178,20 @@ def rebuild_plain(loaded: Any, dtype: Any) -> Any:
     model.load_state_dict(loaded.state_dict(), strict=True)
     model.tie_weights()
     return model.eval()
+
+
+@contextlib.contextmanager
+def transformers_bars_off() -> Iterator[None]:
+    """transformers' ``Loading weights`` and ``Writing model shards`` bars off, then back as they were."""
+    from transformers.utils import logging
+
+    was_on = logging.is_progress_bar_enabled()
+    logging.disable_progress_bar()
+    try:
+        yield
+    finally:
+        if was_on:
+            logging.enable_progress_bar()
 
 
 @contextlib.contextmanager

@@ -46,6 +46,7 @@ def test_import_stores_the_model_and_names_it_after_the_file(cli, qwen_gguf, exp
     assert info["name"] == "tiny-qwen3" and info["architecture"] == "qwen3"
     assert info["source_sha256"] == hashlib.sha256(qwen_gguf.read_bytes()).hexdigest()
     assert (expert_home / "models" / "tiny-qwen3" / "model.safetensors").is_file()
+    assert "Loading weights" not in result.stderr and "Writing model shards" not in result.stderr  # ours only
 
 
 def test_import_clash_is_a_clean_usage_error(cli, qwen_gguf):

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import contextlib
+import os
+import subprocess
+import sys
 
 import pytest
 
@@ -58,3 +61,13 @@ def test_a_data_parallel_process_trains_on_its_local_rank_gpu(two_gpus, monkeypa
     assert choose_device("cuda").device == choose_device("auto").device == "cuda:1"
     assert choose_device("cuda:0").device == "cuda:0"  # an explicit index wins
     assert two_gpus == [1, 1, 0]
+
+
+def test_training_imports_print_no_library_chatter_offline():
+    """bitsandbytes, imported by peft, asks the hub for a CPU kernel on AVX512-BF16 machines (as this project's
+    CI has) and logs two warnings offline; the training package silences them. Elsewhere this passes trivially."""
+    code = "import expert_cli.training.callbacks, peft, bitsandbytes"
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=False,
+                          env={**os.environ, "HF_HUB_OFFLINE": "1"})
+    assert done.returncode == 0, done.stderr
+    assert "kernels-community" not in done.stderr and "Failed to load" not in done.stderr
