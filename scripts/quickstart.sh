@@ -140,7 +140,9 @@ step "7/8 chat, one-shot, routed among the installed reference experts (routing 
 ONLY=$(printf 'expert-%s,' $EXPERTS); ONLY=${ONLY%,}
 ask() {
   printf '\n%s>>> %s%s\n' "$BOLD" "$1" "$PLAIN" | sed 's/^/    /' >&2
-  "$CLI" chat --experts "$ONLY" --no-stream --debug --prompt "$1"
+  # greedy, as the experts' manifests already are: the bare base's answer is then the same on every run (at the
+  # default temperature 0.7 a 135M model wanders off, e.g. into French, one run in a few)
+  "$CLI" chat --experts "$ONLY" --no-stream --debug --temperature 0 --prompt "$1"
 }
 ask $'Schema:\nCREATE TABLE students (id INTEGER PRIMARY KEY, name TEXT, major TEXT, city TEXT, age INTEGER, grade INTEGER);\n\nHow many students have the major physics?'
 ask $'Schema:\n(:Person {name: STRING, age: INTEGER, nationality: STRING})\n(:Movie {title: STRING, released: INTEGER, genre: STRING})\n(:Person)-[:ACTED_IN]->(:Movie)\n\nWhich people acted in the movie Silent River?'
