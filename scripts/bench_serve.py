@@ -1,12 +1,16 @@
 """Benchmark `expert-cli serve` (continuous batching across experts) against the server users write today.
 
     .venv/bin/python scripts/bench_serve.py [--model demo|qwen3-shape] [--layers 4] [--experts 4]
-                                            [--clients 1,4,16] [--requests 48] [--max-tokens 32]
-                                            [--rss-requests 2000]
+                                            [--clients 1,4,16] [--requests 96] [--max-tokens 32]
+                                            [--spread 16] [--ramp 0.5] [--rss-requests 2000]
+                                            [--no-baseline] [--out serve]
 
 Both servers run as subprocesses on 127.0.0.1 over the same base and the same random LoRA adapters (r=16 on
-every projection), with the same greedy requests spread round-robin over the experts (output lengths fixed
-with `ignore_eos` / `min_new_tokens`):
+every projection), with the same greedy requests spread round-robin over the experts, output lengths
+32 +- 16 tokens (`--spread`; each length forced with `ignore_eos` / `min_new_tokens`). Every client sends
+its next request when its last one ends (a closed loop, as vLLM's `--max-concurrency`), the clients
+starting over `--ramp` seconds. With `--spread 0 --ramp 0` every round of requests arrives at once (a burst:
+the last of 16 prompts waits for all 16 prefills):
 
 - ours: `expert-cli serve --all`, streaming; time to first token is the first content chunk;
 - baseline: a Starlette + uvicorn server around one PEFT `PeftModel` holding every adapter, which takes a
@@ -229,19 +233,24 @@ async def _body(reader: asyncio.StreamReader, headers: dict[str, str]) -> AsyncI
 
 
 def load(url: str, experts: list[str], clients: int, requests: int, max_tokens: int, stream: bool,
-         server: Process | None = None) -> dict[str, float]:
-    jobs = [(experts[i % len(experts)], PROMPTS[i % len(PROMPTS)]) for i in range(requests)]
+         server: Process | None = None, spread: int = 0, ramp: float = 0.0) -> dict[str, float]:
+    """``requests`` requests from ``clients`` concurrent clients, each sending its next request when its last
+    one ends; request ``i`` asks expert ``i % len(experts)`` for a length in ``max_tokens +- spread`` (the
+    same list whatever the server). Client ``k`` starts ``k * ramp / clients`` seconds after the first."""
+    jobs = [(experts[i % len(experts)], PROMPTS[i % len(PROMPTS)], max_tokens + (i * 7) % (2 * spread + 1) - spread)
+            for i in range(requests)]
 
     async def run_all() -> list[dict[str, float]]:
         queue = list(reversed(jobs))
         results: list[dict[str, float]] = []
 
-        async def client() -> None:
+        async def client(k: int) -> None:
+            await asyncio.sleep(k * ramp / clients)
             while queue:
-                model, prompt = queue.pop()
-                results.append(await one_request(url, model, prompt, max_tokens, stream))
+                model, prompt, length = queue.pop()
+                results.append(await one_request(url, model, prompt, length, stream))
 
-        await asyncio.gather(*(client() for _ in range(clients)))
+        await asyncio.gather(*(client(k) for k in range(clients)))
         return results
 
     server_cpu, client_cpu = server.cpu_seconds() if server else 0.0, time.process_time()
@@ -276,7 +285,8 @@ def rss_run(server: Process, url: str, experts: list[str], count: int) -> dict[s
 
 # -- report -----------------------------------------------------------------------------------------------
 def markdown(report: dict[str, Any]) -> str:
-    lines = [f"# bench_serve ({report['model']}, {report['experts']} experts, {report['max_tokens']} tokens each)",
+    lines = [f"# bench_serve ({report['model']}, {report['experts']} experts, {report['max_tokens']} +- "
+             f"{report['spread']} tokens each)",
              "", "| server | clients | tokens/s | TTFT p50 | TTFT p99 | latency p50 | latency p99 | server CPU s |"
              " client CPU s |", "|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for name in ("ours", "peft"):
@@ -296,8 +306,13 @@ def main() -> None:
     parser.add_argument("--layers", type=int, default=4, help="qwen3-shape: how many of its 28 layers")
     parser.add_argument("--experts", type=int, default=4)
     parser.add_argument("--clients", default="1,4,16")
-    parser.add_argument("--requests", type=int, default=48)
+    parser.add_argument("--requests", type=int, default=96)
     parser.add_argument("--max-tokens", type=int, default=32)
+    parser.add_argument("--spread", type=int, default=16,
+                        help="output lengths vary in max-tokens +- spread (0: all equal, so the 16 clients' requests "
+                             "end on the same step and arrive again together)")
+    parser.add_argument("--ramp", type=float, default=0.5,
+                        help="seconds over which the clients start (0: all at once, a burst)")
     parser.add_argument("--rss-requests", type=int, default=2000, help="0 skips the memory run")
     parser.add_argument("--no-baseline", action="store_true",
                         help="only our server (a quick A/B of its settings); the PEFT server is not run")
@@ -316,13 +331,15 @@ def main() -> None:
         install_all(folders, root / "home")
         env = {"EXPERT_HOME": str(root / "home"), "HF_HUB_OFFLINE": "1", "EXPERT_NO_PROGRESS": "1"}
         report: dict[str, Any] = {"model": args.model, "experts": args.experts, "max_tokens": args.max_tokens,
+                                  "spread": args.spread, "ramp_s": args.ramp, "requests": args.requests,
                                   "cpus": os.cpu_count()}
         ours = Process([sys.executable, "-m", "expert_cli", "serve", "--all", "--port", "0", "--max-batch", "16",
                         "--max-queue", "512"], env)
         try:
             url = ours.url()
             load(url, names, 4, 8, 4, stream=True)  # warm-up
-            report["ours"] = [load(url, names, c, args.requests, args.max_tokens, stream=True, server=ours)
+            report["ours"] = [load(url, names, c, args.requests, args.max_tokens, stream=True, server=ours,
+                                   spread=args.spread, ramp=args.ramp)
                               for c in clients]
             report["rss"] = rss_run(ours, url, names, args.rss_requests) if args.rss_requests else None
         finally:
@@ -333,7 +350,8 @@ def main() -> None:
             try:
                 url = peft.url()
                 load(url, names, 1, 4, 4, stream=False)  # warm-up
-                report["peft"] = [load(url, names, c, args.requests, args.max_tokens, stream=False, server=peft)
+                report["peft"] = [load(url, names, c, args.requests, args.max_tokens, stream=False, server=peft,
+                                        spread=args.spread, ramp=args.ramp)
                                   for c in clients]
             finally:
                 peft.stop()
