@@ -112,6 +112,12 @@ def render_table(evaluations: list[Evaluation], wall: float) -> str:
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     try:
+        from expert_cli.models.loading import disable_loading_progress
+
+        disable_loading_progress()  # this script draws its own progress; no "Loading weights" bar per expert
+    except ImportError:  # no torch/transformers: evaluate_all says what to install
+        pass
+    try:
         evaluations, wall = evaluate_all(args)
     except ExpertError as exc:
         print(f"error: {exc.message}", file=sys.stderr)
