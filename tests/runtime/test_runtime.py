@@ -145,12 +145,21 @@ def test_plain_lora_rows_of_a_mixed_batch_run_as_one_gathered_product(base):
     assert gathered.plan is plan and gathered.mask.shape[0] == len(compositions)
     stacked = [step.name for step in plan if step.name in wrapper.slots and step.name != "dora"]
     assert sorted(set(stacked)) == ["a", "b", "rs"]  # (this layer's AdaLoRA rank was pruned to 0)
-    assert gathered.a.shape[0] == sum(wrapper.slots[name].a.shape[0] for name in stacked)
+    assert gathered.stack.a.shape[0] == sum(wrapper.slots[name].a.shape[0] for name in stacked)
     assert torch.equal(batched, again)
     for row, composition in enumerate(compositions):
         assert torch.allclose(batched[row], run(base, composition, [ids[row]])[0], atol=1e-5), composition
+    # Rows in another order (a continuous batch after some rows left and others joined): a new plan and mask,
+    # the same stacked weights, and each row still equals itself alone.
+    order = [3, 0, 6, 5, 2, 1]
+    moved = base.rows_plan([compositions[i] for i in order])
+    with base.using_plan(moved):
+        reordered = logits(base.model, [ids[i] for i in order])
+    assert wrapper._gathered[-1].plan is moved and wrapper._gathered[-1].stack is gathered.stack
+    for position, row in enumerate(order):
+        assert torch.allclose(reordered[position], batched[row], atol=1e-5)
     base.detach("b")
-    assert wrapper._gathered == []  # a detached adapter's tensors are not kept alive by a stack
+    assert wrapper._gathered == [] and wrapper._stacks == []  # a detached adapter's tensors are not kept alive
 
 
 @pytest.mark.parametrize("name", ["a", "dora", "ia3", "ada", "kron", "kron-f", "rs"])

@@ -18,8 +18,9 @@ adapter per layer if each slot ran on its own rows. Plain LoRA slots (``gatherab
 gathered low-rank product: their ``A`` matrices stacked into one ``[R, in]``, their ``B`` into one
 ``[out, R]``, and a ``[rows, R]`` mask holding each row's ``weight * scale`` on its adapters' rank segments
 (zero elsewhere), so ``out + ((x A^T) * mask) B^T`` is one ``mm``, one ``mul`` and one ``addmm`` whatever the
-number of experts. The stacks and the mask depend only on the plan, which lives as long as the batch's
-membership, so each wrapper builds them once per plan (:class:`GatheredLora`).
+number of experts. The stacks depend only on which experts the batch uses (the same while rows come and go in a
+continuous batch), the mask on the plan (the batch's membership); each wrapper keeps the last two of each
+(:class:`LoraStack`, :class:`GatheredLora`), and drops them when an adapter is attached or detached.
 """
 
 from __future__ import annotations
@@ -95,14 +96,18 @@ class AdapterLinear(nn.Module):
         self.slots: dict[str, Slot] = {}
         self.in_features = base_layer.in_features
         self.out_features = base_layer.out_features
-        self._gathered: list[GatheredLora] = []  # the last few plans' stacks, newest last
+        # Two of each, newest last: a batch admitting rows alternates between its own plan and the newcomers'.
+        self._stacks: list[LoraStack] = []
+        self._gathered: list[GatheredLora] = []
 
     def add_slot(self, name: str, slot: Slot) -> None:
         self.slots[name] = slot
+        self._stacks.clear()
         self._gathered.clear()
 
     def remove_slot(self, name: str) -> None:
         self.slots.pop(name, None)
+        self._stacks.clear()
         self._gathered.clear()
 
     @property
@@ -144,40 +149,56 @@ class AdapterLinear(nn.Module):
         for gathered in self._gathered:
             if gathered.plan is plan and gathered.batch == batch:
                 return gathered
-        gathered = GatheredLora.build(plan, group, batch)
-        # Two entries: a batch that admits new rows alternates between its own plan and the newcomers' one.
+        group = sorted(group, key=lambda pair: pair[1].name)  # the same experts stack the same way in any plan
+        names = tuple(step.name for _, step in group)
+        stack = next((stack for stack in self._stacks if stack.names == names), None)
+        if stack is None:
+            stack = LoraStack.build(names, [slot for slot, _ in group])
+            self._stacks = [*self._stacks[-1:], stack]
+        gathered = GatheredLora(plan, batch, stack, stack.mask(group, batch))
         self._gathered = [*self._gathered[-1:], gathered]
         return gathered
 
 
 @dataclass(eq=False)
+class LoraStack:
+    """Plain LoRA slots of one layer stacked: every ``A`` in one ``[R, in]``, every ``B`` in one ``[R, out]``."""
+
+    names: tuple[str, ...]
+    a: torch.Tensor
+    b_t: torch.Tensor
+    ranks: tuple[int, ...]
+
+    @classmethod
+    def build(cls, names: tuple[str, ...], slots: list[Slot]) -> LoraStack:
+        a = torch.cat([slot.a for slot in slots])  # type: ignore[attr-defined]
+        b_t = torch.cat([slot.b for slot in slots], dim=1).t().contiguous()  # type: ignore[attr-defined]
+        return cls(names, a, b_t, tuple(slot.a.shape[0] for slot in slots))  # type: ignore[attr-defined]
+
+    def mask(self, group: list[tuple[Slot, Activation]], batch: int) -> torch.Tensor:
+        """``[batch, 1, R]``: each activation's ``weight * scale`` on its rows and its own rank segment."""
+        mask = torch.zeros(batch, 1, self.a.shape[0], dtype=self.a.dtype, device=self.a.device)
+        start = 0
+        for (slot, step), rank in zip(group, self.ranks):
+            mask[step.rows, :, start:start + rank] = step.weight * slot.scale  # type: ignore[attr-defined]
+            start += rank
+        return mask
+
+
+@dataclass(eq=False)
 class GatheredLora:
-    """The plain LoRA slots of one plan on one layer as a single low-rank product (see the module docstring)."""
+    """One plan's plain LoRA slots on one layer as a single low-rank product (see the module docstring)."""
 
     plan: tuple[Activation, ...]
     batch: int
-    a: torch.Tensor  # [R, in]: every activation's A, stacked
-    b_t: torch.Tensor  # [R, out]: every activation's B, stacked and transposed
+    stack: LoraStack
     mask: torch.Tensor  # [batch, 1, R]: weight * scale on a row's own segments, 0 elsewhere
-
-    @classmethod
-    def build(cls, plan: tuple[Activation, ...], group: list[tuple[Slot, Activation]], batch: int) -> GatheredLora:
-        slots = [slot for slot, _ in group]
-        a = torch.cat([slot.a for slot in slots])  # type: ignore[attr-defined]
-        b_t = torch.cat([slot.b for slot in slots], dim=1).t().contiguous()  # type: ignore[attr-defined]
-        mask = torch.zeros(batch, 1, a.shape[0], dtype=a.dtype, device=a.device)
-        start = 0
-        for slot, step in group:
-            end = start + slot.a.shape[0]  # type: ignore[attr-defined]
-            mask[step.rows, :, start:end] = step.weight * slot.scale  # type: ignore[attr-defined]
-            start = end
-        return cls(plan, batch, a, b_t, mask)
 
     def add_to(self, out: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
         """``out`` plus every row's own LoRA deltas; ``x`` is ``[batch, tokens, in]``."""
-        hidden = torch.matmul(x, self.a.t()) * self.mask
+        hidden = torch.matmul(x, self.stack.a.t()) * self.mask
         flat = out.reshape(-1, out.shape[-1])
-        return torch.addmm(flat, hidden.reshape(-1, hidden.shape[-1]), self.b_t).view(out.shape)
+        return torch.addmm(flat, hidden.reshape(-1, hidden.shape[-1]), self.stack.b_t).view(out.shape)
 
 
 @dataclass
