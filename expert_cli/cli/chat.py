@@ -60,7 +60,8 @@ def chat_command(
          priority, then name; with --no-route or /experts: the first named), decides the prompt template,
          the decoding parameters of its manifest and its grammar.
       3. The other experts add only their adapters, scaled by their weights.
-      4. The bare base model uses its chat template, default decoding and no grammar (but --json-schema).
+      4. The bare base model uses its chat template, the sampling its generation_config.json states
+         (else temperature 0.7, top-p 0.9, top-k 50) and no grammar (but --json-schema).
     """
     from expert_cli.sdk.conversation import ChatSettings, open_chat, read_json_schema
     from expert_cli.sdk.installed import split_expert_list
