@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -11,6 +12,7 @@ from expert_cli.core.errors import PackageError
 from expert_cli.core.progress import ProgressCallback, report
 
 CHUNK = 1 << 20
+SHA256_HEX = re.compile(r"^[0-9a-f]{64}$")  # a SHA-256 as sha256sum writes it
 SIDECAR_SUFFIX = ".sha256"
 
 

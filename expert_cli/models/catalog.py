@@ -9,16 +9,14 @@ is the same for the same weights wherever they are. Parameters are counted from 
 from __future__ import annotations
 
 import json
-import re
 import struct
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from expert_cli.core.hashing import SHA256_HEX
 from expert_cli.models import store
-from expert_cli.models.resolve import builtin_models
-
-_SHA256 = re.compile(r"^[0-9a-f]{64}$")
+from expert_cli.models.resolve import base_fingerprint, builtin_models
 
 
 @dataclass(frozen=True)
@@ -47,7 +45,7 @@ def list_base_models() -> list[BaseModelEntry]:
 
 def _builtin_entry(name: str, folder: Path) -> BaseModelEntry:
     return BaseModelEntry(name, "built-in", _architecture(folder), count_parameters(folder),
-                          store.folder_size(folder), _checksums_fingerprint(folder), str(folder), "expert-cli")
+                          store.folder_size(folder), base_fingerprint(folder), str(folder), "expert-cli")
 
 
 def _stored_entry(info: store.ModelInfo) -> BaseModelEntry:
@@ -110,21 +108,13 @@ def count_parameters(folder: Path) -> int | None:
     return total
 
 
-def _checksums_fingerprint(folder: Path) -> str | None:
-    try:
-        document = json.loads((folder / store.CHECKSUMS_FILE).read_text(encoding="utf-8"))
-        return store.weights_fingerprint(dict(document["files"]))
-    except (OSError, ValueError, KeyError, TypeError):
-        return None
-
-
 def _blob_fingerprint(folder: Path) -> str | None:
     """The HF cache's weights are symlinks to ``blobs/<sha256>``: their names are the checksums."""
     checksums = {}
     for path in folder.iterdir():
         if path.name.endswith(store.WEIGHT_SUFFIXES):
             blob = Path(path.resolve()).name
-            if not _SHA256.match(blob):
+            if not SHA256_HEX.match(blob):
                 return None
             checksums[path.name] = blob
     return store.weights_fingerprint(checksums) if checksums else None

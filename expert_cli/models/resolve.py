@@ -148,6 +148,6 @@ def _read_checksums(folder: Path) -> dict[str, str]:
     except (OSError, ValueError) as exc:
         raise ExpertError(f"`{path}` cannot be read: {exc}") from None
     files = document.get("files") if isinstance(document, dict) else None
-    if document.get("algorithm") != "sha256" or not isinstance(files, dict) or not files:
+    if not isinstance(files, dict) or not files or document.get("algorithm") != "sha256":
         raise ExpertError(f"`{path}` is not a SHA-256 checksum list")
     return {str(k): str(v) for k, v in files.items()}

@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from expert_cli.core.errors import ExpertError
+from expert_cli.core.hashing import SHA256_HEX
 from expert_cli.core.jsonlines import parse_json
 
 INDEX_FORMAT = 1
@@ -33,7 +34,6 @@ MAX_LINE_BYTES = 64 << 10
 MAX_FILES = 100_000
 NAME = re.compile(r"^[a-z0-9][a-z0-9._-]{0,63}$")
 _VERSION = re.compile(r"^[0-9]{1,9}\.[0-9]{1,9}\.[0-9]{1,9}(?:-[0-9A-Za-z.-]{1,64})?$")
-_SHA256 = re.compile(r"^[0-9a-f]{64}$")
 _PUBKEY = re.compile(r"^ed25519:[0-9a-f]{64}$")
 _FINGERPRINT = re.compile(r"^[0-9a-f]{16}$")
 _COMMIT = re.compile(r"^[0-9a-f]{40}$")
@@ -155,7 +155,7 @@ def parse_entry(line: str, at: str) -> IndexEntry:
     check = _Checker(data, at)
     return IndexEntry(
         name=check.text("name", NAME), version=check.text("version", _VERSION),
-        sha256=check.text("sha256", _SHA256), size_bytes=check.count("size_bytes"),
+        sha256=check.text("sha256", SHA256_HEX), size_bytes=check.count("size_bytes"),
         source=check_source(data.get("source"), at), publisher=check_publisher(data.get("publisher"), at),
         base_models=check_base_models(data.get("base_models"), at),
         description=check.text("description", optional=True), capabilities=check.strings("capabilities"),
@@ -232,7 +232,7 @@ def check_base_models(value: Any, at: str) -> list[dict[str, Any]]:
         if not isinstance(model, dict) or not isinstance(model.get("name"), str) or not model["name"]:
             raise _bad(f"{at}: every entry of `base_models` needs a `name`")
         digest = model.get("sha256")
-        if digest is not None and not _SHA256.match(str(digest)):
+        if digest is not None and not SHA256_HEX.match(str(digest)):
             raise _bad(f"{at}: `sha256` of base model `{model['name']}` is not a SHA-256")
         out.append({"name": model["name"], "sha256": digest})
     return out

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from expert_cli.core.errors import InstallError, SignatureError, UsageError
-from expert_cli.core.hashing import sha256_file
+from expert_cli.core.hashing import SHA256_HEX, sha256_file
 from expert_cli.core.progress import ProgressCallback
 from expert_cli.core.specs import canonical_name, parse_expert_spec
 from expert_cli.manifest.model import Manifest, load_manifest
@@ -34,7 +34,6 @@ from expert_cli.packages.install_source import split_ref
 from expert_cli.packages.integrity import IntegrityReport, open_verified
 from expert_cli.packages.registry import utc_now
 
-_SHA256 = re.compile(r"^[0-9a-f]{64}$")
 _FULL_SHA = re.compile(r"^[0-9a-f]{40}$")
 
 
@@ -93,7 +92,7 @@ def build_entry(manifest: Manifest, report: IntegrityReport, digest: str, size: 
     if not NAME.match(manifest.name):
         raise UsageError(f"`{manifest.name}` cannot be published: index names are lowercase letters, digits, "
                          "`.`, `_` and `-`", hint="rename the expert in its manifest and package it again")
-    models = [{"name": m.name, "sha256": m.sha256 if m.sha256 and _SHA256.match(m.sha256) else None}
+    models = [{"name": m.name, "sha256": m.sha256 if m.sha256 and SHA256_HEX.match(m.sha256) else None}
               for m in manifest.base_models]
     adapters = manifest.base_models[0].adapters
     tags = manifest.data.get("tags")

@@ -6,17 +6,15 @@ experts on different base models, or a base model missing offline fails at once 
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from expert_cli.core.errors import ExpertError, UsageError
+from expert_cli.core.hashing import SHA256_HEX
 from expert_cli.packages.registry import InstalledExpert
 from expert_cli.sdk.installed import installed_experts, require_installed
-
-FINGERPRINT = re.compile(r"^[0-9a-f]{64}$")
 
 
 @dataclass
@@ -126,7 +124,7 @@ def base_mismatch_warnings(experts: Sequence[InstalledExpert], base_path: Path) 
         except ExpertError:
             continue  # an unreadable manifest fails loudly when the expert loads
         recorded = next((spec.sha256 for spec in specs if spec.name == entry.base_model), None)
-        if recorded and FINGERPRINT.match(recorded) and recorded != here:
+        if recorded and SHA256_HEX.match(recorded) and recorded != here:
             warnings.append(f"`{entry.spec}` was packaged for other weights of `{entry.base_model}` "
                             f"(fingerprint {recorded[:12]}..., this machine's is {here[:12]}...): its answers may "
                             "be worse than its author measured; `expert-cli model list` shows what is here")

@@ -203,3 +203,22 @@ def test_greedy_generation_closes_the_assistant_turn(loaded_tiny):
     new_tokens = out[0, inputs["input_ids"].shape[1]:].tolist()
     assert tokenizer.convert_tokens_to_ids("<|im_end|>") in new_tokens
     assert tokenizer.decode(new_tokens, skip_special_tokens=True).strip()
+
+
+@pytest.mark.parametrize("document", ['["not", "a", "checksum", "list"]', '{"algorithm": "md5", "files": {"a": "b"}}',
+                                      "{broken"])
+def test_a_folder_without_a_usable_checksum_list_has_no_fingerprint(document, tmp_path):
+    from expert_cli.models.resolve import base_fingerprint
+
+    (tmp_path / "checksums.json").write_text(document)
+    assert base_fingerprint(tmp_path) is None
+    assert base_fingerprint(tmp_path / "missing") is None
+
+
+def test_the_fingerprint_is_the_sha256sum_lines_of_the_weight_files(tmp_path):
+    from expert_cli.models.resolve import base_fingerprint
+
+    files = {"model.safetensors": "a" * 64, "config.json": "b" * 64, "model-2.safetensors": "c" * 64}
+    (tmp_path / "checksums.json").write_text(json.dumps({"algorithm": "sha256", "files": files}))
+    lines = f"{'c' * 64}  model-2.safetensors\n{'a' * 64}  model.safetensors\n"
+    assert base_fingerprint(tmp_path) == hashlib.sha256(lines.encode()).hexdigest()
