@@ -18,7 +18,7 @@ from typing import Any
 
 from expert_cli.core.errors import UsageError
 from expert_cli.sdk.openai_api import APIError, Call
-from expert_cli.sdk.server import EXPERTS_HEADER, Routes, build_app
+from expert_cli.sdk.server import DONE, EXPERTS_HEADER, Routes, build_app
 from expert_cli.sdk.serving import ServeSettings, ServingState
 
 MODELS_TTL_S = 30.0
@@ -224,7 +224,7 @@ class GatewayRoutes(Routes):
         finally:
             await response.aclose()
             self.state.metrics.record(weights, outcome)
-        yield b"data: [DONE]\n\n"
+        yield DONE
 
 
 def relabel(chunk: Any, call: Call, weights: dict[str, float]) -> Any:

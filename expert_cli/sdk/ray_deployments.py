@@ -15,7 +15,7 @@ from ray import serve
 
 from expert_cli.sdk.gateway import GatewayState
 from expert_cli.sdk.openai_api import APIError, Call, completion_body, new_id, parse_call
-from expert_cli.sdk.server import EXPERTS_HEADER, Routes, build_app, error_body
+from expert_cli.sdk.server import DONE, EXPERTS_HEADER, Routes, build_app, error_body
 from expert_cli.sdk.serving import ServeSettings, ServingState
 
 REPLICA_HEADER = "x-expert-cli-replica"  # the replica that answered: "<replica id> pid=<process id>"
@@ -152,7 +152,7 @@ async def _relay(events: Any) -> AsyncIterator[bytes]:
         error = APIError(503, f"a model replica failed while answering ({type(exc).__name__})", kind="server_error",
                          code="replica_failed")
         yield b"data: " + json.dumps(error.body()).encode() + b"\n\n"
-        yield b"data: [DONE]\n\n"
+        yield DONE
 
 
 class Ingress:

@@ -135,11 +135,15 @@ class AdapterLinear(nn.Module):
         for slot, step in active:
             if not isinstance(slot, DeltaSlot):
                 out = slot.apply(out, x, base, step, self.base_layer.bias)
-        deltas = [(slot, step) for slot, step in active if isinstance(slot, DeltaSlot)]
-        gathered = [(slot, step) for slot, step in deltas if slot.gatherable and step.rows is not None]
+        deltas: list[tuple[Slot, Activation]] = []
+        gathered: list[tuple[Slot, Activation]] = []
+        for slot, step in active:
+            if isinstance(slot, DeltaSlot):
+                (gathered if slot.gatherable and step.rows is not None else deltas).append((slot, step))
         if len(gathered) > 1:
             out = self._gathered_for(plan, gathered, x.shape[0]).add_to(out, x)
-            deltas = [(slot, step) for slot, step in deltas if not (slot.gatherable and step.rows is not None)]
+        else:
+            deltas += gathered
         for slot, step in deltas:
             out = slot.apply(out, x, base, step, self.base_layer.bias)
         return out
