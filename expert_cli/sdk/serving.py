@@ -4,6 +4,7 @@ and its metrics; and how a request's ``model`` becomes a composition of experts.
 from __future__ import annotations
 
 import ipaddress
+import logging
 import threading
 import time
 from collections.abc import Callable, Iterable
@@ -67,8 +68,7 @@ class ServingState:
     """The server's model side; :meth:`start` loads it (on a background thread), :meth:`close` drains it."""
 
     def __init__(self, settings: ServeSettings) -> None:
-        from expert_cli.models.resolve import resolve_base_model
-        from expert_cli.sdk.chat_setup import base_mismatch_warnings, shared_base_model
+        from expert_cli.sdk.chat_setup import shared_base_model
         from expert_cli.sdk.installed import installed_experts, require_installed
 
         self.settings = settings
@@ -86,8 +86,6 @@ class ServingState:
             raise UsageError("nothing to serve: no experts are installed and no `--base-model` is given",
                              hint="install an expert, or pass `--base-model builtin:tiny-qwen3`")
         self.served: dict[str, InstalledExpert] = {entry.name: entry for entry in entries}
-        if entries:
-            self.warnings += base_mismatch_warnings(entries, resolve_base_model(self.base_model))
         self.router: Any = None
         self.manager: Any = None
         self.scheduler: Scheduler | None = None
@@ -101,10 +99,13 @@ class ServingState:
         """Load the base and the experts (up to ``max_loaded``), build the router, start the scheduler."""
         from expert_cli.models.device import apply_cpu_threads
         from expert_cli.models.resolve import resolve_base_model
+        from expert_cli.sdk.chat_setup import base_mismatch_warnings
         from expert_cli.sdk.manager import ExpertManager
 
         try:
             path = resolve_base_model(self.base_model)
+            for warning in base_mismatch_warnings(list(self.served.values()), path):
+                logging.getLogger("expert_cli.serve").warning("warning: %s", warning)
             self.manager = ExpertManager(self.settings.max_loaded, self.settings.device, base_model=path)
             base = self.manager.prepare(None, _warmup()).base  # loads the base
             # One thread for a small model on the CPU: OpenMP threads waiting for a busy core cost it far
