@@ -22,6 +22,7 @@ Nothing here guesses at the answer. The original's lossy heuristics (jumping to 
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 from collections.abc import Iterable
@@ -116,17 +117,27 @@ def clean_output(text: str, show_reasoning: bool = False, stop: str | Iterable[s
     return text.strip()
 
 
-def _partial_suffix(text: str, patterns: Iterable[str], *, ignore_case: bool = False) -> int:
-    """Length of the longest end of ``text`` that is a proper beginning of one of ``patterns``."""
-    haystack = text.lower() if ignore_case else text
-    longest = 0
-    for pattern in patterns:
-        needle = pattern.lower() if ignore_case else pattern
-        for size in range(min(len(needle) - 1, len(haystack)), longest, -1):
-            if haystack.endswith(needle[:size]):
-                longest = size
-                break
-    return longest
+def _partial_suffix(text: str, patterns: tuple[str, ...], *, ignore_case: bool = False) -> int:
+    """Length of the longest end of ``text`` that is a proper beginning of one of ``patterns``.
+
+    Called for every streamed token of every row, so it looks only at the last few characters of ``text``
+    (no pattern is longer) against a set of the patterns' beginnings, not at the whole text."""
+    beginnings, longest = _beginnings(patterns, ignore_case)
+    tail = text[-longest:] if longest else ""
+    if ignore_case:
+        tail = tail.lower()
+    for size in range(len(tail), 0, -1):
+        if tail[-size:] in beginnings:
+            return size
+    return 0
+
+
+@functools.lru_cache(maxsize=256)
+def _beginnings(patterns: tuple[str, ...], ignore_case: bool) -> tuple[frozenset[str], int]:
+    """Every proper, non-empty beginning of ``patterns`` (lower-cased when ``ignore_case``), and the longest."""
+    found = {(pattern.lower() if ignore_case else pattern)[:size]
+             for pattern in patterns for size in range(1, len(pattern))}
+    return frozenset(found), max((len(item) for item in found), default=0)
 
 
 class StopChecker:

@@ -162,6 +162,24 @@ def test_plain_lora_rows_of_a_mixed_batch_run_as_one_gathered_product(base):
     assert wrapper._gathered == [] and wrapper._stacks == []  # a detached adapter's tensors are not kept alive
 
 
+def test_layers_whose_experts_differ_do_not_share_a_row_mask(tiny_model, adapters, tmp_path):
+    """The gathered row mask is built once per plan and shared by layers with the same experts; two experts of
+    the same rank and scale on different layers must not make one layer use the other layer's rows."""
+    from expert_cli.runtime.pool import BasePool
+
+    loaded = BasePool().get(tiny_model, device="cpu")
+    loaded.attach("a", adapters["a"])
+    loaded.attach("q-only", make_adapter(tiny_model, tmp_path / "q", "lora", 11, targets=["q_proj"]))
+    loaded.attach("v-only", make_adapter(tiny_model, tmp_path / "v", "lora", 12, targets=["v_proj"]))
+    # q_proj stacks (a, q-only) and v_proj (a, v-only): the same ranks and scales, different rows.
+    compositions = [(("q-only", 1.0),), (("a", 1.0),), (("v-only", 1.0),), (("a", 1.0),)]
+    ids = [[7 + row, 6, 7, 8, 9, 10, 11, 12] for row in range(len(compositions))]
+    with loaded.using_plan(loaded.rows_plan(compositions)):
+        batched = logits(loaded.model, ids)
+    for row, composition in enumerate(compositions):
+        assert torch.allclose(batched[row], run(loaded, composition, [ids[row]])[0], atol=1e-5), composition
+
+
 @pytest.mark.parametrize("name", ["a", "dora", "ia3", "ada", "kron", "kron-f", "rs"])
 def test_same_logits_as_stock_peft_model(base, tiny_model, adapters, name):
     from peft import PeftModel

@@ -42,10 +42,28 @@ class Activation:
 
 
 class AdapterRouting:
-    """The plan shared by every wrapper of one base model; empty means the bare base."""
+    """The plan shared by every wrapper of one base model; empty means the bare base.
+
+    It also keeps the gathered-LoRA row masks of the current plan (:meth:`mask_for`): every layer whose
+    experts (names, ranks, scales) are the same uses the same mask, so a new plan builds it once, not per layer."""
 
     def __init__(self) -> None:
         self.plan: tuple[Activation, ...] = ()
+        # The masks of the last two plans (a continuous batch alternates with its newcomers' plan), newest last.
+        self._masks: list[tuple[tuple[Activation, ...], dict[tuple[Any, ...], torch.Tensor]]] = []
+
+    def mask_for(self, stack: LoraStack, group: list[tuple[Slot, Activation]], batch: int) -> torch.Tensor:
+        """The ``[batch, 1, R]`` row mask of ``group`` on ``stack`` under the current plan (shared, read-only)."""
+        masks = next((masks for plan, masks in self._masks if plan is self.plan), None)
+        if masks is None:
+            masks = {}
+            self._masks = [*self._masks[-1:], (self.plan, masks)]
+        scales = tuple(slot.scale for slot, _ in group)  # type: ignore[attr-defined]
+        key = (stack.names, stack.ranks, scales, batch, stack.a.dtype, stack.a.device)
+        mask = masks.get(key)
+        if mask is None:
+            mask = masks[key] = stack.mask(group, batch)
+        return mask
 
 
 class Slot:
@@ -97,6 +115,7 @@ class AdapterLinear(nn.Module):
         self.in_features = base_layer.in_features
         self.out_features = base_layer.out_features
         # Two of each, newest last: a batch admitting rows alternates between its own plan and the newcomers'.
+        # (Changed in place: nn.Module's own __setattr__ costs more than the rest of a cache hit.)
         self._stacks: list[LoraStack] = []
         self._gathered: list[GatheredLora] = []
 
@@ -158,10 +177,16 @@ class AdapterLinear(nn.Module):
         stack = next((stack for stack in self._stacks if stack.names == names), None)
         if stack is None:
             stack = LoraStack.build(names, [slot for slot, _ in group])
-            self._stacks = [*self._stacks[-1:], stack]
-        gathered = GatheredLora(plan, batch, stack, stack.mask(group, batch))
-        self._gathered = [*self._gathered[-1:], gathered]
+            _keep_two(self._stacks, stack)
+        gathered = GatheredLora(plan, batch, stack, self.routing.mask_for(stack, group, batch))
+        _keep_two(self._gathered, gathered)
         return gathered
+
+
+def _keep_two(items: list[Any], newest: Any) -> None:
+    """Append ``newest`` and keep only the last two items (in place)."""
+    items.append(newest)
+    del items[:-2]
 
 
 @dataclass(eq=False)
