@@ -3,6 +3,7 @@ and its metrics; and how a request's ``model`` becomes a composition of experts.
 
 from __future__ import annotations
 
+import gc
 import ipaddress
 import logging
 import threading
@@ -120,6 +121,7 @@ class ServingState:
         except Exception as exc:  # noqa: BLE001 - reported by /health and every request, never a crash
             self.error = getattr(exc, "message", None) or f"{type(exc).__name__}: {exc}"
             return
+        _freeze_heap()
         self.ready.set()
 
     def close(self, drain_seconds: float) -> None:
@@ -127,6 +129,7 @@ class ServingState:
             self.scheduler.close(drain_seconds)
         if self.manager is not None:
             self.manager.close()
+        gc.unfreeze()  # a server embedded in a longer-lived process gives its heap back to the collector
 
     def _reroute(self) -> None:
         from expert_cli.sdk.routing import installed_router
@@ -256,3 +259,15 @@ class ServerMetrics:
         from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
         return generate_latest(self.registry), CONTENT_TYPE_LATEST
+
+
+def _freeze_heap() -> None:
+    """Collect once, then take every object alive after startup out of the garbage collector's scans.
+
+    Loading torch, transformers, the tokenizer and the model leaves ~420,000 tracked objects that live as long
+    as the server. Each full (generation 2) collection walked all of them on the scheduler's thread and
+    stalled every running stream for 160-190 ms (measured on the demo base: first-token p99 at 16 clients
+    150 ms instead of 25 ms). Objects created later (requests, experts loaded at run time) are still
+    collected as usual. vLLM's engine does the same after loading its model."""
+    gc.collect()
+    gc.freeze()
