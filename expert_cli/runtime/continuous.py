@@ -2,11 +2,15 @@
 
 :class:`ContinuousBatch` keeps one KV cache for every running row, right-aligned (left padding), each row with
 its own composition of experts (a per-row plan on the base), decoding settings, random generator and grammar.
-:meth:`ContinuousBatch.admit` prefills new rows as a batch of their own, then joins their cache to the
-running one (the shorter side padded on the left, where the attention mask hides it); :meth:`step` decodes
-one token for every row and drops the finished ones (their cache rows are cut out, and columns that only
-padding still uses are trimmed). Greedy output does not depend on the other rows: positions follow each
-row's own tokens and padding is masked.
+:meth:`ContinuousBatch.admit` takes new rows; :meth:`step` decodes one token for every row and drops the
+finished ones (their cache rows are cut out, and columns that only padding still uses are trimmed). Greedy
+output does not depend on the other rows: positions follow each row's own tokens and padding is masked.
+
+On models that :mod:`~expert_cli.runtime.ragged` supports (SDPA attention, as Qwen3 and Llama load), the
+newcomers' prompts are folded into the next step: one forward computes the running rows' next tokens and the
+newcomers' first ones, and the newcomers' cache then joins the running one. Elsewhere :meth:`admit` prefills
+the newcomers as a batch of their own at once, then joins their cache (the shorter side padded on the left,
+where the attention mask hides it).
 
 The join needs a cache whose layers hold plain ``keys``/``values`` tensors (transformers' dynamic layers, as
 Qwen3 and Llama use); :func:`can_join` says whether a model's cache does. Imported lazily (it imports torch).
@@ -70,28 +74,43 @@ class ContinuousBatch:
     """Rows decoding together on ``base``; see the module docstring. Not thread-safe: one owner drives it."""
 
     def __init__(self, base: LoadedBase) -> None:
+        from expert_cli.runtime import ragged
+
         self.base = base
         self.device = base.placement.torch_device()
         self.stop_ids = stop_token_ids(base)
-        self.rows: list[LiveRow] = []
+        self.rows: list[LiveRow] = []  # running rows first, then the ones admitted for the next step
+        self.waiting = 0  # how many of the last rows wait for their prompt to go through (ragged steps)
         self._cache: Any = None
-        self._mask: torch.Tensor | None = None  # [rows, columns]: 1 where a row has a real token
-        self._last: torch.Tensor | None = None  # [rows]: the token each row feeds next
+        self._mask: torch.Tensor | None = None  # [running rows, columns]: 1 where a row has a real token
+        self._last: torch.Tensor | None = None  # [running rows]: the token each row feeds next
         self._plan: Any = ()
         self.joinable = True
+        self.ragged = ragged.supports(base.model)
+        if self.ragged:
+            ragged.enable(base.model)
 
     def __len__(self) -> int:
         return len(self.rows)
 
+    @property
+    def running(self) -> list[LiveRow]:
+        return self.rows[: len(self.rows) - self.waiting]
+
     # -- joining ----------------------------------------------------------------------------------
     def admit(self, requests: Sequence[RowRequest]) -> list[LiveRow]:
-        """Prefill ``requests`` and add them to the batch; their first token is chosen at once. Returns the new
-        rows (some may already be finished: see :meth:`take_finished`)."""
+        """Add ``requests`` to the batch. Ragged: their prompts go through with the next :meth:`step`. Else
+        they are prefilled now and their first token is chosen at once. Returns the new rows (some may already
+        be finished: see :meth:`take_finished`)."""
         if not requests:
             return []
         if self.rows and not self.joinable:
             raise InferenceError("this model's KV cache cannot be joined; wait for the running rows to finish")
         rows = [self._new_row(request) for request in requests]
+        if self.ragged:
+            self.rows = self.rows + rows
+            self.waiting += len(rows)
+            return rows
         with torch.inference_mode(), translate_oom("generating", self.base.placement.device):
             inputs, mask, _, _ = prefill_inputs(self.base, requests, self.stop_ids[0], self.device)
             positions = (mask.cumsum(dim=1) - 1).clamp(min=0)
@@ -131,6 +150,9 @@ class ContinuousBatch:
         """Decode one token for every unfinished row (finished rows are left for :meth:`take_finished`)."""
         if not self.rows:
             return
+        if self.ragged:
+            self._ragged_step()
+            return
         with torch.inference_mode(), translate_oom("generating", self.base.placement.device):
             self._mask = torch.cat([self._mask, torch.ones_like(self._mask[:, :1])], dim=1)
             positions = (self._mask.sum(dim=1) - 1)[:, None]
@@ -141,15 +163,77 @@ class ContinuousBatch:
             self._cache = output_cache(out)
             self._last = self._choose(self.rows, out.logits[:, -1, :].float())
 
+    def _ragged_step(self) -> None:
+        """One forward for the running rows' next tokens and the waiting rows' prompts (see the module doc)."""
+        from expert_cli.runtime.ragged import RaggedStep
+
+        running, waiting = self.running, self.rows[len(self.rows) - self.waiting :]
+        decode = len(running)
+        with torch.inference_mode(), translate_oom("generating", self.base.placement.device):
+            embed = self.base.model.get_input_embeddings()
+            parts, positions, compositions = [], [], []
+            decode_mask = None
+            if decode:
+                decode_mask = torch.cat([self._mask, torch.ones_like(self._mask[:, :1])], dim=1)
+                parts.append(embed(self._last))
+                positions.append(self._mask.sum(dim=1))
+                compositions += [row.request.composition for row in running]
+            new_mask, width = None, 0
+            if waiting:
+                requests = [row.request for row in waiting]
+                inputs, new_mask, _, _ = prefill_inputs(self.base, requests, self.stop_ids[0], self.device)
+                width = new_mask.shape[1]
+                prompts = inputs["inputs_embeds"] if "inputs_embeds" in inputs else embed(inputs["input_ids"])
+                parts.append(prompts.reshape(-1, prompts.shape[-1]))
+                positions.append(((new_mask.cumsum(dim=1) - 1).clamp(min=0)).reshape(-1))
+                for request in requests:
+                    compositions += [request.composition] * width
+            step = RaggedStep(self._cache.layers if decode else [], decode,
+                              None if decode_mask is None else decode_mask.bool(), len(waiting), width,
+                              None if new_mask is None else new_mask.bool())
+            plan = self._plan if not waiting else self.base.rows_plan(compositions)
+            hidden_states = torch.cat(parts)[:, None, :] if len(parts) > 1 else parts[0][:, None, :]
+            with self.base.using_plan(plan):
+                hidden = self.base.model.model(inputs_embeds=hidden_states, position_ids=torch.cat(positions)[:, None],
+                                               attention_mask={"full_attention": step}, use_cache=True,
+                                               **cache_argument(self.base, step, self.base.model.model)).last_hidden_state
+            keep = list(range(decode)) + [decode + (index + 1) * width - 1 for index in range(len(waiting))]
+            if len(keep) < hidden.shape[0]:
+                hidden = hidden[torch.tensor(keep, device=hidden.device)]
+            logits = self.base.model.lm_head(hidden[:, -1, :]).float()
+            chosen = self._choose(running + waiting, logits)
+        self.waiting = 0
+        if decode:
+            self._mask, self._last = decode_mask, chosen[:decode]
+        if waiting:
+            self._join_ragged(step, new_mask, chosen[decode:], decode)
+
+    def _join_ragged(self, step: Any, new_mask: torch.Tensor, chosen: torch.Tensor, decode: int) -> None:
+        """The waiting rows' cache (filled by the step) joins the running rows' (padded left to one width)."""
+        if not decode:
+            self._cache = _Cache([_Layer(keys, values) for keys, values in zip(step.new_keys, step.new_values)])
+            self._mask, self._last = new_mask, chosen
+        else:
+            width = max(self._mask.shape[1], new_mask.shape[1])
+            for layer, keys, values in zip(self._cache.layers, step.new_keys, step.new_values):
+                layer.keys = torch.cat([_pad_left(layer.keys, width, -2), _pad_left(keys, width, -2)], dim=0)
+                layer.values = torch.cat([_pad_left(layer.values, width, -2), _pad_left(values, width, -2)], dim=0)
+            self._mask = torch.cat([_pad_left(self._mask, width, 1), _pad_left(new_mask, width, 1)], dim=0)
+            self._last = torch.cat([self._last, chosen])
+        self._plan = self.base.rows_plan([row.request.composition for row in self.rows])
+
     def take_finished(self) -> list[LiveRow]:
-        """Remove and return the rows that finished (or were cancelled) since the last call."""
-        for row in self.rows:
+        """Remove and return the running rows that finished (or were cancelled) since the last call."""
+        running = self.running
+        for row in running:
             if row.cancelled and row.finish is None:
                 self._end(row, "cancelled")
-        done = [row for row in self.rows if row.finish is not None]
+        done = [row for row in running if row.finish is not None]
         if done:
-            keep = [i for i, row in enumerate(self.rows) if row.finish is None]
+            keep = [i for i, row in enumerate(running) if row.finish is None]
+            waiting = self.rows[len(running):]
             self._keep(keep)
+            self.rows = self.rows + waiting
         return done
 
     def _keep(self, keep: list[int]) -> None:
@@ -239,6 +323,19 @@ class ContinuousBatch:
         row.finish, row.ended = reason, time.perf_counter()
         if row.generated and row.generated[-1] in self.stop_ids:
             row.raw_text = self.base.tokenizer.decode(row.generated[:-1], skip_special_tokens=False)
+
+
+@dataclass(eq=False)
+class _Layer:
+    """One layer's cache for the running rows: ``[rows, kv_heads, columns, dim]`` each."""
+
+    keys: torch.Tensor
+    values: torch.Tensor
+
+
+@dataclass(eq=False)
+class _Cache:
+    layers: list[_Layer]
 
 
 def _pad_left(tensor: torch.Tensor, width: int, dim: int) -> torch.Tensor:

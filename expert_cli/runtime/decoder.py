@@ -206,12 +206,12 @@ def prefill_inputs(base: LoadedBase, rows: Sequence[RowRequest], fallback_pad: i
     return {"inputs_embeds": embeds}, mask, mask.sum(dim=1), ids
 
 
-def cache_argument(base: LoadedBase, cache: Any) -> dict[str, Any]:
-    """The KV cache as the model's forward names it: ``cache`` (transformers >= 5.24, which warns on the old
-    name) or ``past_key_values``."""
+def cache_argument(base: LoadedBase, cache: Any, model: Any = None) -> dict[str, Any]:
+    """The KV cache as the forward of ``model`` (default: the base's) names it: ``cache`` (transformers >= 5.24,
+    which warns on the old name) or ``past_key_values``."""
     import inspect
 
-    model = base.model
+    model = base.model if model is None else model
     name = getattr(model, "_expert_cli_cache_name", None)
     if name is None:
         name = "cache" if "cache" in inspect.signature(model.forward).parameters else "past_key_values"

@@ -41,13 +41,22 @@ def solo(manager: ExpertManager, index: int, max_tokens: int) -> list[int]:
     return requests.run([prepared(manager, index, max_tokens)])[0].token_ids
 
 
-def test_rows_joining_and_leaving_a_running_batch_decode_as_they_would_alone(manager: ExpertManager):
+def new_batch(manager: ExpertManager, ragged: bool = True):
+    """A continuous batch on the test base: ``ragged`` folds prompts into the next step (the tiny Qwen3 supports
+    it), else the two-forward path other models take (prefill at admission, then decode steps)."""
     from expert_cli.runtime.continuous import ContinuousBatch
 
+    batch = ContinuousBatch(prepared(manager, 0, 1).base)
+    assert batch.ragged  # SDPA attention, one lm_head: the tiny Qwen3 takes the ragged path by itself
+    batch.ragged = ragged
+    return batch
+
+
+@pytest.mark.parametrize("ragged", [True, False], ids=["ragged", "two-forward"])
+def test_rows_joining_and_leaving_a_running_batch_decode_as_they_would_alone(manager: ExpertManager, ragged: bool):
     lengths = [3, 9, 5, 12, 7, 4, 10, 6]
     expected = [solo(manager, i, lengths[i]) for i in range(len(PROMPTS))]
-    base = prepared(manager, 0, 1).base
-    batch = ContinuousBatch(base)
+    batch = new_batch(manager, ragged)
     pending = list(range(len(PROMPTS)))
     rows: dict[int, object] = {}
     finished: dict[int, list[int]] = {}
@@ -68,11 +77,28 @@ def test_rows_joining_and_leaving_a_running_batch_decode_as_they_would_alone(man
     assert all(len(finished[i]) <= lengths[i] for i in finished)
 
 
-def test_a_cancelled_row_leaves_and_the_others_go_on(manager: ExpertManager):
-    from expert_cli.runtime.continuous import ContinuousBatch
+def test_a_ragged_step_is_one_forward_for_the_running_rows_and_the_prompts_joining_them(manager: ExpertManager):
+    batch = new_batch(manager)
+    batch.admit([prepared(manager, i, 6).row for i in (1, 2)])
+    batch.step()
+    forwards = []
+    decoder = batch.base.model.model
+    hook = decoder.register_forward_hook(lambda module, args, kwargs_or_out: forwards.append(1))
+    try:
+        joining = batch.admit([prepared(manager, i, 6).row for i in (3, 4, 5)])
+        assert batch.waiting == 3 and not any(row.generated for row in joining)  # nothing computed yet
+        batch.step()
+    finally:
+        hook.remove()
+    assert len(forwards) == 1 and batch.waiting == 0
+    assert all(len(row.generated) == 1 for row in joining) and all(len(row.generated) == 2 for row in batch.rows[:2])
+    assert batch._mask.shape[0] == len(batch.rows) == 5
 
+
+@pytest.mark.parametrize("ragged", [True, False], ids=["ragged", "two-forward"])
+def test_a_cancelled_row_leaves_and_the_others_go_on(manager: ExpertManager, ragged: bool):
     expected = solo(manager, 1, 8)
-    batch = ContinuousBatch(prepared(manager, 0, 1).base)
+    batch = new_batch(manager, ragged)
     keep, drop = batch.admit([prepared(manager, 1, 8).row, prepared(manager, 2, 8).row])
     batch.step()
     drop.cancelled = True
@@ -84,11 +110,10 @@ def test_a_cancelled_row_leaves_and_the_others_go_on(manager: ExpertManager):
 
 
 def test_padding_columns_are_trimmed_when_the_longest_row_leaves(manager: ExpertManager):
-    from expert_cli.runtime.continuous import ContinuousBatch
-
-    batch = ContinuousBatch(prepared(manager, 0, 1).base)
+    batch = new_batch(manager)
     long_row = Request("x " * 40, overrides={"temperature": 0, "max_tokens": 1})
     batch.admit([manager.prepare(None, long_row).row, prepared(manager, 3, 6).row])
+    batch.step()  # the prompts go through (and the long row ends on its first token)
     wide = batch._mask.shape[1]
     batch.take_finished()  # the long row ended on its first token
     assert len(batch) == 1 and batch._mask.shape[1] < wide
@@ -142,3 +167,32 @@ def test_ignore_eos_rows_run_to_max_tokens_beside_rows_that_stop():
     assert plain.generated[:len(alone)] == alone and plain.finish == "stop"
     assert len(forced.generated) == 40 and forced.finish == "length"
     assert not set(forced.generated) & set(batch.stop_ids)
+
+
+
+def test_prompt_tuning_and_plain_rows_joining_one_ragged_step_answer_as_alone(manager: ExpertManager, tiny_model,
+                                                                             tmp_path: Path):
+    """Prompt tuning prepends virtual tokens as embeddings: they go through the ragged step like prompt tokens."""
+    import dataclasses
+
+    from expert_factory import make_adapter
+
+    from expert_cli.runtime.decoder import BatchDecoder
+
+    base = prepared(manager, 0, 1).base
+    base.attach("pt", make_adapter(tiny_model, tmp_path / "pt", "prompt_tuning", 4))
+    try:
+        a, b = "expert-a@0.1.0", "expert-b@0.1.0"
+        compositions = [(("pt", 1.0),), ((a, 1.0),), (("pt", 1.0), (b, 1.0)), ()]
+        rows = [dataclasses.replace(prepared(manager, i, 4 + i).row, composition=c) for i, c in enumerate(compositions)]
+        expected = [BatchDecoder(base, [row]).run()[0].token_ids for row in rows]
+        batch = new_batch(manager)
+        first = batch.admit(rows[:1])
+        batch.step()
+        joined = batch.admit(rows[1:])  # a running prompt-tuning row, three joining (one more with prompt tuning)
+        while len(batch):
+            batch.step()
+            batch.take_finished()
+        assert [row.generated for row in first + joined] == expected
+    finally:
+        base.detach("pt")
