@@ -206,11 +206,11 @@ class ContinuousBatch:
         if decode:
             self._mask, self._last = decode_mask, chosen[:decode]
         if waiting:
-            self._join_ragged(step, new_mask, chosen[decode:], decode)
+            self._join_ragged(step, new_mask, chosen[decode:])
 
-    def _join_ragged(self, step: Any, new_mask: torch.Tensor, chosen: torch.Tensor, decode: int) -> None:
+    def _join_ragged(self, step: Any, new_mask: torch.Tensor, chosen: torch.Tensor) -> None:
         """The waiting rows' cache (filled by the step) joins the running rows' (padded left to one width)."""
-        if not decode:
+        if self._cache is None:
             self._cache = _Cache([_Layer(keys, values) for keys, values in zip(step.new_keys, step.new_values)])
             self._mask, self._last = new_mask, chosen
         else:
