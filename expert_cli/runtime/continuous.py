@@ -82,7 +82,7 @@ class ContinuousBatch:
         self.rows: list[LiveRow] = []  # running rows first, then the ones admitted for the next step
         self.waiting = 0  # how many of the last rows wait for their prompt to go through (ragged steps)
         self._cache: Any = None
-        self._mask: torch.Tensor | None = None  # [running rows, columns]: 1 where a row has a real token
+        self._mask: torch.Tensor | None = None  # [running rows, columns]: 1/True where a row has a real token
         self._last: torch.Tensor | None = None  # [running rows]: the token each row feeds next
         self._plan: Any = ()
         self.joinable = True
@@ -165,51 +165,55 @@ class ContinuousBatch:
 
     def _ragged_step(self) -> None:
         """One forward for the running rows' next tokens and the waiting rows' prompts (see the module doc)."""
-        from expert_cli.runtime.ragged import RaggedStep
+        from expert_cli.runtime.ragged import PREPARED_MASK
 
         running, waiting = self.running, self.rows[len(self.rows) - self.waiting :]
-        decode = len(running)
+        decoder = self.base.model.model
         with torch.inference_mode(), translate_oom("generating", self.base.placement.device):
-            embed = self.base.model.get_input_embeddings()
-            parts, positions, compositions = [], [], []
-            decode_mask = None
-            if decode:
-                decode_mask = torch.cat([self._mask, torch.ones_like(self._mask[:, :1])], dim=1)
-                parts.append(embed(self._last))
-                positions.append(self._mask.sum(dim=1))
-                compositions += [row.request.composition for row in running]
-            new_mask, width = None, 0
-            if waiting:
-                requests = [row.request for row in waiting]
-                inputs, new_mask, _, _ = prefill_inputs(self.base, requests, self.stop_ids[0], self.device)
-                width = new_mask.shape[1]
-                prompts = inputs["inputs_embeds"] if "inputs_embeds" in inputs else embed(inputs["input_ids"])
-                parts.append(prompts.reshape(-1, prompts.shape[-1]))
-                positions.append(((new_mask.cumsum(dim=1) - 1).clamp(min=0)).reshape(-1))
-                for request in requests:
-                    compositions += [request.composition] * width
-            step = RaggedStep(self._cache.layers if decode else [], decode,
-                              None if decode_mask is None else decode_mask.bool(), len(waiting), width,
-                              None if new_mask is None else new_mask.bool())
-            plan = self._plan if not waiting else self.base.rows_plan(compositions)
-            hidden_states = torch.cat(parts)[:, None, :] if len(parts) > 1 else parts[0][:, None, :]
+            step, embeds, positions, plan = self._ragged_inputs(running, waiting)
             with self.base.using_plan(plan):
-                hidden = self.base.model.model(inputs_embeds=hidden_states, position_ids=torch.cat(positions)[:, None],
-                                               attention_mask={"full_attention": step}, use_cache=True,
-                                               **cache_argument(self.base, step, self.base.model.model)).last_hidden_state
-            keep = list(range(decode)) + [decode + (index + 1) * width - 1 for index in range(len(waiting))]
-            if len(keep) < hidden.shape[0]:
-                hidden = hidden[torch.tensor(keep, device=hidden.device)]
-            logits = self.base.model.lm_head(hidden[:, -1, :]).float()
-            chosen = self._choose(running + waiting, logits)
+                hidden = decoder(inputs_embeds=embeds, position_ids=positions, attention_mask=PREPARED_MASK,
+                                 ragged=step, use_cache=True, **cache_argument(self.base, step, decoder))
+            last = hidden.last_hidden_state[:, -1, :]
+            if step.new:
+                last = last[torch.tensor(step.last_tokens(), device=last.device)]
+            chosen = self._choose(running + waiting, self.base.model.lm_head(last).float())
         self.waiting = 0
-        if decode:
-            self._mask, self._last = decode_mask, chosen[:decode]
-        if waiting:
-            self._join_ragged(step, new_mask, chosen[decode:])
+        if step.decode:
+            self._mask, self._last = step.decode_mask, chosen[: step.decode]
+        if step.new:
+            self._join_ragged(step, chosen[step.decode :])
 
-    def _join_ragged(self, step: Any, new_mask: torch.Tensor, chosen: torch.Tensor) -> None:
+    def _ragged_inputs(self, running: list[LiveRow], waiting: list[LiveRow]) -> tuple[Any, torch.Tensor,
+                                                                                     torch.Tensor, Any]:
+        """The step, its input embeddings and positions (``[tokens, 1, ...]``: one row per token) and the plan
+        (each token with its row's experts): the running rows' next tokens first, then the waiting prompts."""
+        from expert_cli.runtime.ragged import RaggedStep
+
+        embed = self.base.model.get_input_embeddings()
+        step = RaggedStep(self._cache.layers if running else [], len(running), None, len(waiting), 0, None)
+        embeds, positions = [], []
+        if running:
+            step.decode_mask = torch.cat([self._mask, torch.ones_like(self._mask[:, :1])], dim=1)
+            embeds.append(embed(self._last))
+            positions.append(self._mask.sum(dim=1))
+        plan = self._plan
+        if waiting:
+            requests = [row.request for row in waiting]
+            inputs, mask, _, _ = prefill_inputs(self.base, requests, self.stop_ids[0], self.device)
+            step.width, step.new_mask = mask.shape[1], mask.bool()
+            prompts = inputs["inputs_embeds"] if "inputs_embeds" in inputs else embed(inputs["input_ids"])
+            embeds.append(prompts.reshape(-1, prompts.shape[-1]))
+            positions.append((mask.cumsum(dim=1) - 1).clamp(min=0).reshape(-1))
+            compositions = [row.request.composition for row in running]
+            for request in requests:
+                compositions += [request.composition] * step.width
+            plan = self.base.rows_plan(compositions)
+        return step, torch.cat(embeds)[:, None, :], torch.cat(positions)[:, None], plan
+
+    def _join_ragged(self, step: Any, chosen: torch.Tensor) -> None:
         """The waiting rows' cache (filled by the step) joins the running rows' (padded left to one width)."""
+        new_mask = step.new_mask
         if self._cache is None:
             self._cache = _Cache([_Layer(keys, values) for keys, values in zip(step.new_keys, step.new_values)])
             self._mask, self._last = new_mask, chosen

@@ -13,8 +13,10 @@ the same with paged-attention kernels.
 
 It plugs into transformers through documented seams: the attention function is registered under
 :data:`IMPLEMENTATION` (:class:`~transformers.AttentionInterface`, with SDPA's mask builder) and hands every
-other call to transformers' own SDPA, so the model answers exactly as before outside a ragged step; the layers
-get a :class:`RaggedStep` as their (prepared) attention mask and as their cache. Models with sliding-window
+other call to transformers' own SDPA, so the model answers exactly as before outside a ragged step. In a ragged
+step the model gets a :class:`RaggedStep` as its cache and as the ``ragged`` keyword argument (transformers
+passes extra keywords down to the attention function), and :data:`PREPARED_MASK` (an empty 4-D mask, which
+transformers takes as already prepared) as its attention mask, so no mask is built. Models with sliding-window
 layers, another attention implementation or a head other than one ``lm_head`` keep the two-forward path
 (:func:`supports`). Imported lazily (it imports torch).
 """
@@ -27,6 +29,7 @@ from typing import Any
 import torch
 
 IMPLEMENTATION = "expert_cli_ragged"
+PREPARED_MASK = torch.empty((0, 0, 0, 0), dtype=torch.bool)  # "already prepared": transformers builds no mask
 _REGISTERED = False
 
 
@@ -60,7 +63,7 @@ def enable(model: Any) -> None:
 class RaggedStep:
     """One ragged forward over ``decode + new * width`` single-token rows: first one new token for each of the
     ``decode`` running rows (their cache ``layers`` and ``decode_mask``), then ``new`` prompts of ``width``
-    tokens each (left-padded, ``new_mask``). Passed to the model as its cache and as its attention mask; after
+    tokens each (left-padded, ``new_mask``). Passed to the model as its cache and as ``ragged=``; after
     the forward, the running rows' layers have their new key appended and :attr:`new_keys`/:attr:`new_values`
     hold the newcomers' cache per layer."""
 
@@ -92,6 +95,10 @@ class RaggedStep:
             self.new_values[layer_idx] = self._prompts(value_states[self.decode :])
         return key_states, value_states
 
+    def last_tokens(self) -> list[int]:
+        """The rows (tokens) whose logits choose the next tokens: every running row's, each prompt's last."""
+        return list(range(self.decode)) + [self.decode + (index + 1) * self.width - 1 for index in range(self.new)]
+
     def get_seq_length(self, layer_idx: int = 0) -> int:
         return 0  # positions are always given explicitly
 
@@ -122,14 +129,15 @@ class RaggedStep:
 def ragged_attention(module: Any, query: torch.Tensor, key: torch.Tensor, value: torch.Tensor,
                      attention_mask: Any, scaling: float | None = None, dropout: float = 0.0,
                      **kwargs: Any) -> tuple[torch.Tensor, None]:
-    """The registered attention: a :class:`RaggedStep` splits it, anything else is transformers' SDPA. Returns
-    ``[tokens, 1, heads, dim]`` as transformers' attention functions do."""
-    if not isinstance(attention_mask, RaggedStep):
+    """The registered attention: in a ragged step (``ragged=`` a :class:`RaggedStep`) split in two, anything else
+    is transformers' SDPA. Returns ``[tokens, 1, heads, dim]`` as transformers' attention functions do."""
+    step = kwargs.pop("ragged", None)
+    if step is None:
         from transformers.integrations.sdpa_attention import sdpa_attention_forward
 
         return sdpa_attention_forward(module, query, key, value, attention_mask, scaling=scaling, dropout=dropout,
                                       **kwargs)
-    step, layer = attention_mask, module.layer_idx
+    layer = module.layer_idx
     parts = []
     if step.decode:  # [decode, heads, 1, dim] against each row's cache
         cache = step.layers[layer]

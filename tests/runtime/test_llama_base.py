@@ -87,3 +87,24 @@ def test_same_greedy_tokens_as_stock_peft_generate_on_a_llama_base(base, llama, 
 
 def test_no_adapter_is_the_bare_llama_bit_for_bit(base, llama):
     assert torch.equal(logits(base.model), logits(plain(llama)))
+
+
+def test_rows_joining_a_ragged_continuous_batch_on_a_llama_base_answer_as_alone(base):
+    from expert_cli.runtime.continuous import ContinuousBatch
+    from expert_cli.runtime.decoder import BatchDecoder, RowRequest
+    from expert_cli.runtime.sampling import resolve_decoding
+
+    compositions = [(("lora", 1.0),), (("dora", 1.0),), (), (("ia3", 1.0), ("lokr", 1.0)), (("lora", 0.5),)]
+    rows = [RowRequest(list(range(5 + i, 12 + 2 * i)), composition,
+                       resolve_decoding(None, {"temperature": 0, "max_tokens": 4 + i, "ignore_eos": True}))
+            for i, composition in enumerate(compositions)]
+    expected = [BatchDecoder(base, [row]).run()[0].token_ids for row in rows]
+    batch = ContinuousBatch(base)
+    assert batch.ragged  # Llama with SDPA attention takes the one-forward path
+    live = batch.admit(rows[:2])
+    batch.step()
+    live += batch.admit(rows[2:])  # three prompts of other lengths join two running rows
+    while len(batch):
+        batch.step()
+        batch.take_finished()
+    assert [row.generated for row in live] == expected
