@@ -16,10 +16,13 @@ the last of 16 prompts waits for all 16 prefills):
 - baseline: a Starlette + uvicorn server around one PEFT `PeftModel` holding every adapter, which takes a
   lock, calls `set_adapter(name)` and `generate` per request (S-LoRA's "PEFT" baseline; the FastAPI version
   users write differs only in routing sugar); time to first token is the whole latency (no streaming);
-- one at a time: our server with one client, the same request list.
+- one at a time: our server with one client, the same request list;
+- `transformers serve --continuous-batching` (its paged-attention scheduler): it serves whole models, not
+  adapters, so each expert is merged into a copy of the base (PEFT's `merge_and_unload`, the same weights the
+  adapter adds) and named by its folder; it runs one model process per copy. Time to first token is its
+  first chunk with text (answer or reasoning). `--no-transformers` skips it.
 
-`transformers serve` is not compared: it serves one model, not adapters per request. Writes
-`bench-results/serve.json` and `.md`. Figures depend on the machine: run it alone.
+Writes `bench-results/serve.json` and `.md`. Figures depend on the machine: run it alone.
 """
 
 from __future__ import annotations
@@ -79,6 +82,44 @@ def make_expert(base: Path, folder: Path, name: str, seed: int) -> Path:
     return folder
 
 
+def merged_copies(base: Path, folders: list[Path], root: Path) -> list[str]:
+    """Each expert merged into a full copy of the base, with the base's tokenizer: what `transformers serve`
+    (whole models, one per name) needs to answer for the expert. Returns the folders, the names it serves."""
+    import torch
+    from peft import PeftModel
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(base)
+    copies = []
+    for folder in folders:
+        target = root / "merged" / folder.name
+        with torch.no_grad():
+            model = PeftModel.from_pretrained(AutoModelForCausalLM.from_pretrained(base), folder).merge_and_unload()
+        model.save_pretrained(target)
+        tokenizer.save_pretrained(target)
+        copies.append(str(target))
+    return copies
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def transformers_serve(env: dict[str, str]) -> tuple[Process, str]:
+    """`transformers serve` with continuous batching on 127.0.0.1; its KV cache capped at 64 pages of 256 tokens
+    per model (the default sizes it to 90% of free memory, ~12 GB here for each model's process)."""
+    port = free_port()
+    executable = Path(sys.executable).with_name("transformers")
+    process = Process([str(executable), "serve", "--continuous-batching", "--cb-num-blocks", "64", "--host",
+                       "127.0.0.1", "--port", str(port), "--device", "cpu", "--model-timeout", "-1",
+                       "--log-level", "warning"], env)
+    return process, f"http://127.0.0.1:{port}"
+
+
 def install_all(folders: list[Path], home: Path) -> None:
     os.environ["EXPERT_HOME"] = str(home)
     from expert_cli.sdk.packages import install_expert, install_options
@@ -96,12 +137,13 @@ class Process:
         threading.Thread(target=lambda: self.lines.extend(iter(self.process.stderr.readline, "")),
                          daemon=True).start()
 
-    def url(self, timeout: float = 600) -> str:
+    def url(self, timeout: float = 600, known: str | None = None) -> str:
+        """The server's address once /health answers: ``known``, else the one its ``serving on URL`` line gave."""
         import httpx
 
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline and self.process.poll() is None:
-            url = next((line.split()[-1] for line in self.lines if line.startswith("serving on ")), None)
+            url = known or next((line.split()[-1] for line in self.lines if line.startswith("serving on ")), None)
             if url:
                 try:
                     if httpx.get(f"{url}/health", timeout=5).status_code == 200:
@@ -116,10 +158,30 @@ class Process:
             return next(int(line.split()[1]) * 1024 for line in handle if line.startswith("VmRSS"))
 
     def cpu_seconds(self) -> float:
-        """User + system CPU time of the server process so far (all its threads)."""
-        with open(f"/proc/{self.process.pid}/stat") as handle:
-            fields = handle.read().rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        """User + system CPU time so far of the server process and the processes it started (all threads)."""
+        total = 0
+        for pid in self._tree():
+            try:
+                with open(f"/proc/{pid}/stat") as handle:
+                    fields = handle.read().rsplit(")", 1)[1].split()
+            except OSError:  # it ended meanwhile
+                continue
+            total += int(fields[11]) + int(fields[12])
+        return total / os.sysconf("SC_CLK_TCK")
+
+    def _tree(self) -> list[int]:
+        parents: dict[int, int] = {}
+        for entry in os.listdir("/proc"):
+            if entry.isdigit():
+                try:
+                    with open(f"/proc/{entry}/stat") as handle:
+                        parents[int(entry)] = int(handle.read().rsplit(")", 1)[1].split()[1])
+                except OSError:
+                    continue
+        tree = [self.process.pid]
+        for pid in tree:
+            tree += [child for child, parent in parents.items() if parent == pid]
+        return tree
 
     def stop(self) -> None:
         self.process.terminate()
@@ -180,10 +242,18 @@ def peft_server(base: str, adapters: list[str]) -> None:
 # One asyncio process speaks HTTP/1.1 over plain sockets: on a 2-core machine the load generator shares the
 # CPU with the server, and a client that costs more than the server measures itself (16 threads of httpx
 # streams took 2.7x the server's CPU time). Each request opens its own connection, as `httpx.post` did.
-async def one_request(url: str, model: str, prompt: str, max_tokens: int, stream: bool) -> dict[str, float]:
+def exact_length(server: str, tokens: int) -> dict[str, Any]:
+    """The request field that makes ``server`` write exactly ``tokens`` tokens (the PEFT server always does)."""
+    if server == "transformers":  # it refuses fields it does not know, takes generation settings as JSON, and its
+        return {"generation_config": json.dumps({"eos_token_id": -1})}  # batching ignores min_new_tokens
+    return {"ignore_eos": True} if server == "ours" else {}  # ours: vLLM's name
+
+
+async def one_request(url: str, model: str, prompt: str, max_tokens: int, stream: bool,
+                      server: str = "ours") -> dict[str, float]:
     host, port = url.removeprefix("http://").rsplit(":", 1)
     document = {"model": model, "messages": [{"role": "user", "content": prompt}], "max_tokens": max_tokens,
-                "temperature": 0, "ignore_eos": True}
+                "temperature": 0, **exact_length(server, max_tokens)}
     if stream:
         document |= {"stream": True, "stream_options": {"include_usage": True}}
     body = json.dumps(document).encode()
@@ -208,7 +278,8 @@ async def one_request(url: str, model: str, prompt: str, max_tokens: int, stream
                 if not event.startswith(b"data: ") or event == b"data: [DONE]":
                     continue
                 chunk = json.loads(event[6:])
-                if first is None and any((c.get("delta") or {}).get("content") for c in chunk.get("choices", ())):
+                deltas = [c.get("delta") or {} for c in chunk.get("choices", ())]
+                if first is None and any(d.get("content") or d.get("reasoning_content") for d in deltas):
                     first = time.perf_counter() - started
                 if chunk.get("usage"):
                     tokens = chunk["usage"]["completion_tokens"]
@@ -233,7 +304,7 @@ async def _body(reader: asyncio.StreamReader, headers: dict[str, str]) -> AsyncI
 
 
 def load(url: str, experts: list[str], clients: int, requests: int, max_tokens: int, stream: bool,
-         server: Process | None = None, spread: int = 0, ramp: float = 0.0) -> dict[str, float]:
+         server: Process | None = None, spread: int = 0, ramp: float = 0.0, kind: str = "ours") -> dict[str, float]:
     """``requests`` requests from ``clients`` concurrent clients, each sending its next request when its last
     one ends; request ``i`` asks expert ``i % len(experts)`` for a length in ``max_tokens +- spread`` (the
     same list whatever the server). Client ``k`` starts ``k * ramp / clients`` seconds after the first."""
@@ -248,7 +319,7 @@ def load(url: str, experts: list[str], clients: int, requests: int, max_tokens: 
             await asyncio.sleep(k * ramp / clients)
             while queue:
                 model, prompt, length = queue.pop()
-                results.append(await one_request(url, model, prompt, length, stream))
+                results.append(await one_request(url, model, prompt, length, stream, kind))
 
         await asyncio.gather(*(client(k) for k in range(clients)))
         return results
@@ -262,6 +333,7 @@ def load(url: str, experts: list[str], clients: int, requests: int, max_tokens: 
     ttft = sorted(r["ttft"] for r in results)
     latency = sorted(r["latency"] for r in results)
     return {"clients": clients, "requests": requests, "wall_s": round(wall, 3),
+            "tokens": sum(r["tokens"] for r in results),  # the same work for every server, if each honours lengths
             "tokens_per_s": round(sum(r["tokens"] for r in results) / wall, 2),
             "ttft_p50_s": round(statistics.median(ttft), 4), "ttft_p99_s": round(percentile(ttft, 0.99), 4),
             "latency_p50_s": round(statistics.median(latency), 4),
@@ -289,8 +361,8 @@ def markdown(report: dict[str, Any]) -> str:
              f"{report['spread']} tokens each)",
              "", "| server | clients | tokens/s | TTFT p50 | TTFT p99 | latency p50 | latency p99 | server CPU s |"
              " client CPU s |", "|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
-    for name in ("ours", "peft"):
-        for row in report[name]:
+    for name in ("ours", "peft", "transformers"):
+        for row in report.get(name, ()):
             lines.append(f"| {name} | {row['clients']} | {row['tokens_per_s']} | {row['ttft_p50_s']} | "
                          f"{row['ttft_p99_s']} | {row['latency_p50_s']} | {row['latency_p99_s']} | "
                          f"{row['server_cpu_s']} | {row['client_cpu_s']} |")
@@ -316,6 +388,7 @@ def main() -> None:
     parser.add_argument("--rss-requests", type=int, default=2000, help="0 skips the memory run")
     parser.add_argument("--no-baseline", action="store_true",
                         help="only our server (a quick A/B of its settings); the PEFT server is not run")
+    parser.add_argument("--no-transformers", action="store_true", help="skip `transformers serve`")
     parser.add_argument("--out", default="serve", help="bench-results/<out>.json and .md (default: serve)")
     parser.add_argument("--peft-server", nargs="+", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -349,12 +422,25 @@ def main() -> None:
             peft = Process([sys.executable, __file__, "--peft-server", str(base), *map(str, folders)], env)
             try:
                 url = peft.url()
-                load(url, names, 1, 4, 4, stream=False)  # warm-up
+                load(url, names, 1, 4, 4, stream=False, kind="peft")  # warm-up
                 report["peft"] = [load(url, names, c, args.requests, args.max_tokens, stream=False, server=peft,
-                                        spread=args.spread, ramp=args.ramp)
+                                        spread=args.spread, ramp=args.ramp, kind="peft")
                                   for c in clients]
             finally:
                 peft.stop()
+        report["transformers"] = []
+        if not args.no_baseline and not args.no_transformers:
+            copies = merged_copies(base, folders, root)
+            server, known = transformers_serve(env)
+            try:
+                url = server.url(known=known)
+                load(url, copies, 1, len(copies), 4, stream=True, kind="transformers")  # each copy's process starts
+                report["transformers"] = [load(url, copies, c, args.requests, args.max_tokens, stream=True,
+                                               server=server, spread=args.spread, ramp=args.ramp,
+                                               kind="transformers")
+                                          for c in clients]
+            finally:
+                server.stop()
     top, one = report["ours"][-1], report["ours"][0]
     report["ratios"] = {
         f"ours_{top['clients']}_vs_one_at_a_time": round(top["tokens_per_s"] / one["tokens_per_s"], 2),
@@ -363,6 +449,9 @@ def main() -> None:
     if report["peft"]:
         report["ratios"][f"ours_{top['clients']}_vs_peft_{top['clients']}"] = round(
             top["tokens_per_s"] / report["peft"][-1]["tokens_per_s"], 2)
+    if report["transformers"]:
+        report["ratios"][f"ours_{top['clients']}_vs_transformers_{top['clients']}"] = round(
+            top["tokens_per_s"] / report["transformers"][-1]["tokens_per_s"], 2)
     out = ROOT / "bench-results"
     out.mkdir(exist_ok=True)
     (out / f"{args.out}.json").write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
