@@ -357,10 +357,10 @@ def rss_run(server: Process, url: str, experts: list[str], count: int) -> dict[s
 
 # -- report -----------------------------------------------------------------------------------------------
 def markdown(report: dict[str, Any]) -> str:
-    lines = [f"# bench_serve ({report['model']}, {report['experts']} experts, {report['max_tokens']} +- "
-             f"{report['spread']} tokens each)",
-             "", "| server | clients | tokens/s | TTFT p50 | TTFT p99 | latency p50 | latency p99 | server CPU s |"
-             " client CPU s |", "|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    title = (f"# bench_serve ({report['model']}, {report['experts']} experts, {report['max_tokens']} +- "
+             f"{report['spread']} tokens each)")
+    header = "| server | clients | tokens/s | TTFT p50 | TTFT p99 | latency p50 | latency p99 | server CPU s | client CPU s |"
+    lines = [title, "", header, "|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for name in ("ours", "peft", "transformers"):
         for row in report.get(name, ()):
             lines.append(f"| {name} | {row['clients']} | {row['tokens_per_s']} | {row['ttft_p50_s']} | "
